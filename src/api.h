@@ -1,0 +1,39 @@
+/* api.h - the entry points shared by the hak_* API (hakmem.c) and the
+ * malloc family (override.c): fast paths inline, the rest out of line. */
+#ifndef HAKMEM_API_H
+#define HAKMEM_API_H
+
+#include "internal.h"
+
+#include "chunk_map.h"
+#include "heap.h"
+#include "size_class.h"
+
+void *api_alloc_large(size_t size);
+void api_free_large_or_invalid(void *p, unsigned kind, const char *fn);
+void *api_calloc(size_t nmemb, size_t size);
+void *api_realloc(void *p, size_t size, const char *fn);
+void *api_aligned_alloc(size_t alignment, size_t size);
+int api_posix_memalign(void **memptr, size_t alignment, size_t size);
+size_t api_usable_size(const void *p, const char *fn);
+
+HAK_INLINE void *api_alloc(size_t size)
+{
+    if (likely(size <= HAK_SMALL_MAX))
+        return heap_alloc(size);
+    return api_alloc_large(size);
+}
+
+HAK_INLINE void api_free(void *p, const char *fn)
+{
+    if (unlikely(p == NULL))
+        return;
+    unsigned kind = chunk_kind_of(p);
+    if (likely(kind == CHUNK_SUPERSLAB)) {
+        heap_free_small(p, fn);
+        return;
+    }
+    api_free_large_or_invalid(p, kind, fn);
+}
+
+#endif /* HAKMEM_API_H */

@@ -1,0 +1,66 @@
+/* check.c - hak_check(): validates every SuperSlab's metadata and the
+ * calling thread's own slabs without stopping other threads. */
+#include "internal.h"
+
+#include "diag.h"
+#include "hakmem.h"
+#include "heap.h"
+#include "size_class.h"
+#include "superslab.h"
+
+struct check_state {
+    int problems;
+};
+
+static void check_superslab(struct superslab *ss, void *arg)
+{
+    struct check_state *cs = arg;
+    if (ss->magic != SS_MAGIC || chunk_kind_of(ss) != CHUNK_SUPERSLAB) {
+        hak_report("hak_check: SuperSlab %p has a bad magic number or is not registered",
+                   (void *)ss);
+        cs->problems++;
+        return;
+    }
+    if (ss->free_units & 1u) {
+        hak_report("hak_check: SuperSlab %p: header unit marked free", (void *)ss);
+        cs->problems++;
+    }
+    for (unsigned u = 1; u < SS_UNITS;) {
+        struct slab *s = &ss->slabs[u];
+        bool unit_free = (ss->free_units >> u) & 1u;
+        if (unit_free) {
+            if (s->block_size != 0 || s->back != 0) {
+                hak_report("hak_check: SuperSlab %p unit %u is free but has metadata", (void *)ss,
+                           u);
+                cs->problems++;
+            }
+            u++;
+            continue;
+        }
+        if (s->back != 0 || s->cls >= HAK_NUM_CLASSES || s->block_size != hak_class_size[s->cls] ||
+            s->units != hak_class_units[s->cls] || u + s->units > SS_UNITS ||
+            s->start != (char *)ss + ((size_t)u << SLAB_UNIT_SHIFT) ||
+            s->capacity != ((size_t)s->units << SLAB_UNIT_SHIFT) / s->block_size) {
+            hak_report("hak_check: SuperSlab %p unit %u: inconsistent slab head", (void *)ss, u);
+            cs->problems++;
+            u++;
+            continue;
+        }
+        for (unsigned i = 1; i < s->units; i++) {
+            const struct slab *t = &ss->slabs[u + i];
+            if (t->back != i || ((ss->free_units >> (u + i)) & 1u)) {
+                hak_report("hak_check: SuperSlab %p unit %u: bad span link", (void *)ss, u + i);
+                cs->problems++;
+            }
+        }
+        u += s->units;
+    }
+}
+
+HAK_API int hak_check(void)
+{
+    struct check_state cs = {0};
+    ss_for_each(check_superslab, &cs);
+    cs.problems += heap_check_own();
+    return cs.problems ? -1 : 0;
+}

@@ -1,0 +1,20 @@
+/* env.h - the handful of HAKMEM_* environment variables (hakmem(7)). */
+#ifndef HAKMEM_ENV_H
+#define HAKMEM_ENV_H
+
+#include "internal.h"
+
+enum hak_stats_mode { HAK_STATS_OFF, HAK_STATS_TEXT, HAK_STATS_JSON };
+
+struct hak_env {
+    enum hak_stats_mode stats; /* HAKMEM_STATS */
+    size_t cache_bytes;        /* HAKMEM_CACHE_MB */
+    bool verbose;              /* HAKMEM_VERBOSE (debug-guard builds) */
+};
+
+extern struct hak_env hak_env;
+
+/* Reads the variables and warns once about unknown HAKMEM_* names. */
+void env_init(void);
+
+#endif /* HAKMEM_ENV_H */

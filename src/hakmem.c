@@ -1,0 +1,146 @@
+/* hakmem.c - the public hak_* API and the parts of the malloc contract
+ * that are not fast paths: calloc, realloc, aligned allocation. */
+#include "internal.h"
+
+#include "api.h"
+#include "debug_log.h"
+#include "hakmem.h"
+#include "large.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* ---- shared slow paths -------------------------------------------------- */
+
+void *api_alloc_large(size_t size) { return large_alloc(size, 0); }
+
+void api_free_large_or_invalid(void *p, unsigned kind, const char *fn)
+{
+    if (kind == CHUNK_LARGE)
+        large_free(p, fn);
+    else
+        hak_invalid_pointer(fn, p);
+}
+
+void *api_calloc(size_t nmemb, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(nmemb, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = api_alloc(total);
+    /* Large blocks are fresh mappings, already zero. */
+    if (p != NULL && total <= HAK_SMALL_MAX)
+        memset(p, 0, total);
+    return p;
+}
+
+static size_t small_usable(void *p, const char *fn)
+{
+    struct slab *s = slab_of(p);
+    if (slab_block_index(s, p) < 0)
+        hak_invalid_pointer(fn, p);
+    return s->block_size;
+}
+
+void *api_realloc(void *p, size_t size, const char *fn)
+{
+    if (p == NULL)
+        return api_alloc(size);
+    if (size == 0) {
+        /* glibc: realloc(p, 0) frees p and returns NULL. */
+        api_free(p, fn);
+        return NULL;
+    }
+    unsigned kind = chunk_kind_of(p);
+    size_t old;
+    if (kind == CHUNK_SUPERSLAB) {
+        old = small_usable(p, fn);
+        /* Keep the block while it fits and is not mostly wasted. */
+        if (size <= old && (old <= 64 || size > old / 2))
+            return p;
+    } else if (kind == CHUNK_LARGE) {
+        if (size > HAK_SMALL_MAX)
+            return large_realloc(p, size);
+        old = large_usable_size(p, fn);
+    } else {
+        hak_invalid_pointer(fn, p);
+    }
+    void *q = api_alloc(size);
+    if (q == NULL)
+        return NULL; /* errno is ENOMEM; p is untouched */
+    memcpy(q, p, size < old ? size : old);
+    api_free(p, fn);
+    return q;
+}
+
+static bool is_power_of_two(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+/* alignment: a power of two (checked by the callers). */
+static void *aligned_alloc_checked(size_t alignment, size_t size)
+{
+    if (alignment <= HAK_MIN_ALIGN)
+        return api_alloc(size);
+    if (alignment <= SLAB_UNIT_SIZE && size <= HAK_SMALL_MAX) {
+        /* Slabs start on 64 KiB boundaries, so every block of a class
+         * whose size is a multiple of the alignment is aligned. */
+        size_t need = size < alignment ? alignment : size;
+        for (unsigned c = size_class_of(need); c < HAK_NUM_CLASSES; c++)
+            if (hak_class_size[c] % alignment == 0)
+                return api_alloc(hak_class_size[c]);
+    }
+    return large_alloc(size, alignment);
+}
+
+void *api_aligned_alloc(size_t alignment, size_t size)
+{
+    if (!is_power_of_two(alignment)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return aligned_alloc_checked(alignment, size);
+}
+
+int api_posix_memalign(void **memptr, size_t alignment, size_t size)
+{
+    if (!is_power_of_two(alignment) || alignment % sizeof(void *) != 0)
+        return EINVAL;
+    int saved = errno;
+    void *p = aligned_alloc_checked(alignment, size);
+    errno = saved;
+    if (p == NULL)
+        return ENOMEM;
+    *memptr = p;
+    return 0;
+}
+
+size_t api_usable_size(const void *p, const char *fn)
+{
+    if (p == NULL)
+        return 0;
+    unsigned kind = chunk_kind_of(p);
+    if (kind == CHUNK_SUPERSLAB)
+        return small_usable((void *)p, fn);
+    if (kind == CHUNK_LARGE)
+        return large_usable_size(p, fn);
+    hak_invalid_pointer(fn, p);
+}
+
+/* ---- the hak_* API ------------------------------------------------------ */
+
+HAK_API void *hak_malloc(size_t size) { return api_alloc(size); }
+HAK_API void hak_free(void *ptr) { api_free(ptr, "hak_free"); }
+HAK_API void *hak_calloc(size_t nmemb, size_t size) { return api_calloc(nmemb, size); }
+HAK_API void *hak_realloc(void *ptr, size_t size) { return api_realloc(ptr, size, "hak_realloc"); }
+HAK_API void *hak_aligned_alloc(size_t alignment, size_t size)
+{
+    return api_aligned_alloc(alignment, size);
+}
+HAK_API int hak_posix_memalign(void **memptr, size_t alignment, size_t size)
+{
+    return api_posix_memalign(memptr, alignment, size);
+}
+HAK_API size_t hak_usable_size(const void *ptr) { return api_usable_size(ptr, "hak_usable_size"); }
+HAK_API unsigned hak_version(void) { return HAKMEM_VERSION; }
+HAK_API const char *hak_version_string(void) { return PACKAGE_VERSION; }

@@ -1,0 +1,469 @@
+/* heap.c - thread heaps: the refill path (drain own slab -> owned partial
+ * slab -> adopt an abandoned slab -> fresh slab -> fresh SuperSlab),
+ * frees from non-owner threads, claiming parked slabs, and giving every
+ * slab up at thread exit so other threads can adopt it. */
+#include "internal.h"
+
+#include "heap.h"
+
+#include "diag.h"
+#include "lock.h"
+#include "os_pages.h"
+#include "process.h"
+#include "stats.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+/* The sentinel "current slab": no free blocks and nothing to carve. */
+static struct slab sentinel_slab;
+
+struct heap hak_empty_heap = {
+    .current = {[0 ... HAK_NUM_CLASSES - 1] = &sentinel_slab},
+    .id = UINT64_MAX, /* owns nothing: never equal to a slab's owner */
+};
+
+__thread struct heap *hak_tls_heap __attribute__((tls_model("initial-exec"))) = &hak_empty_heap;
+
+/* Slabs whose owner thread exited, per class (HAK_LOCK_ABANDONED). */
+static struct slab *abandoned[HAK_NUM_CLASSES];
+
+/* Heap registry and pool (HAK_LOCK_HEAPS). */
+static struct heap *heaps_live;
+static struct heap *heaps_free;
+static char *heap_pool_next, *heap_pool_end;
+static uint64_t heap_next_id = 1;
+static struct heap_counters heaps_retired;
+static uint64_t heaps_live_count, heaps_exited_count;
+static pthread_key_t heap_key;
+
+#define HEAPS_LOCK (&hak_locks[HAK_LOCK_HEAPS])
+#define ABANDONED_LOCK (&hak_locks[HAK_LOCK_ABANDONED])
+#define HEAP_POOL_CHUNK ((size_t)64 << 10)
+
+/* ---- intrusive slab lists (partial and abandoned) ---------------------- */
+
+static void slab_list_push(struct slab **list, struct slab *s)
+{
+    s->prev = NULL;
+    s->next = *list;
+    if (s->next)
+        s->next->prev = s;
+    *list = s;
+}
+
+static void slab_list_unlink(struct slab **list, struct slab *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        *list = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+}
+
+/* ---- statistics publication -------------------------------------------- */
+
+static int64_t heap_net_bytes(const struct heap *h)
+{
+    int64_t net = 0;
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
+        net += (int64_t)(HAK_RELAXED_LOAD(h->c.allocs[c]) - HAK_RELAXED_LOAD(h->c.frees[c])) *
+               (int64_t)hak_class_size[c];
+    return net;
+}
+
+/* Adds what this heap allocated net since last time to the global in-use
+ * figure, which tracks its peak.  Called when the heap grows (a new slab),
+ * so the peak is sampled at the moments memory use rises. */
+static void heap_publish(struct heap *h)
+{
+    int64_t net = heap_net_bytes(h);
+    stats_in_use_add(net - h->published);
+    h->published = net;
+}
+
+static void counters_merge(struct heap_counters *dst, struct heap_counters *src)
+{
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        HAK_RELAXED_ADD(dst->allocs[c], HAK_RELAXED_LOAD(src->allocs[c]));
+        HAK_RELAXED_ADD(dst->frees[c], HAK_RELAXED_LOAD(src->frees[c]));
+    }
+    HAK_RELAXED_ADD(dst->requested, HAK_RELAXED_LOAD(src->requested));
+    HAK_RELAXED_ADD(dst->remote_frees, HAK_RELAXED_LOAD(src->remote_frees));
+    HAK_RELAXED_ADD(dst->drains, HAK_RELAXED_LOAD(src->drains));
+    HAK_RELAXED_ADD(dst->drained, HAK_RELAXED_LOAD(src->drained));
+    HAK_RELAXED_ADD(dst->adopted, HAK_RELAXED_LOAD(src->adopted));
+    HAK_RELAXED_ADD(dst->reclaimed, HAK_RELAXED_LOAD(src->reclaimed));
+}
+
+/* ---- owner-side slab operations ---------------------------------------- */
+
+static void heap_drain(struct heap *h, struct slab *s)
+{
+    uint32_t n = slab_drain(s, h->id);
+    if (n) {
+        HAK_RELAXED_ADD(h->c.drains, 1);
+        HAK_RELAXED_ADD(h->c.drained, n);
+    }
+}
+
+/* Gives up a slab the caller owns (self is its owner id): released when
+ * nothing in it is live, else listed as abandoned and parked, so that an
+ * allocating thread can adopt it or a freeing thread reclaim it. */
+static void slab_abandon(struct slab *s, uint64_t self)
+{
+    (void)slab_drain(s, self);
+    if (s->used == 0) {
+        ss_slab_release(s);
+        return;
+    }
+    hak_lock_acquire(ABANDONED_LOCK);
+    /* Listed before parked: whoever claims it after the park finds it on
+     * the list and takes it off under this lock. */
+    slab_list_push(&abandoned[s->cls], s);
+    s->listed = 1;
+    while (!slab_try_park(s, self)) {
+        (void)slab_drain(s, self);
+        if (s->used == 0) {
+            slab_list_unlink(&abandoned[s->cls], s);
+            s->listed = 0;
+            hak_lock_release(ABANDONED_LOCK);
+            ss_slab_release(s);
+            return;
+        }
+    }
+    hak_lock_release(ABANDONED_LOCK);
+}
+
+/* Called once the caller's CAS cleared SLAB_PARKED: it owns s now. */
+static void slab_after_claim(struct slab *s, uint64_t self)
+{
+    atomic_store_explicit(&s->owner, self, memory_order_relaxed);
+    if (s->listed) {
+        hak_lock_acquire(ABANDONED_LOCK);
+        slab_list_unlink(&abandoned[s->cls], s);
+        s->listed = 0;
+        hak_lock_release(ABANDONED_LOCK);
+    }
+}
+
+static struct slab *heap_adopt(struct heap *h, unsigned cls)
+{
+    struct slab *s;
+    if (atomic_load_explicit((_Atomic(struct slab *) *)&abandoned[cls], memory_order_relaxed) ==
+        NULL)
+        return NULL;
+    hak_lock_acquire(ABANDONED_LOCK);
+    for (s = abandoned[cls]; s != NULL; s = s->next) {
+        /* A slab whose claim failed was just taken by a freeing thread,
+         * which will unlink it once it gets this lock. */
+        if (slab_try_claim(s)) {
+            slab_list_unlink(&abandoned[cls], s);
+            s->listed = 0;
+            break;
+        }
+    }
+    hak_lock_release(ABANDONED_LOCK);
+    if (s == NULL)
+        return NULL;
+    atomic_store_explicit(&s->owner, h->id, memory_order_relaxed);
+    HAK_RELAXED_ADD(h->c.adopted, 1);
+    heap_drain(h, s);
+    return s;
+}
+
+/* Takes a block from s or, when s is exhausted, parks it (false). */
+static void *slab_take_or_park(struct heap *h, struct slab *s)
+{
+    for (;;) {
+        void *b = slab_take(s);
+        if (b != NULL)
+            return b;
+        heap_drain(h, s);
+        if ((b = slab_take(s)) != NULL)
+            return b;
+        if (slab_try_park(s, h->id))
+            return NULL;
+    }
+}
+
+static HAK_NOINLINE void *heap_refill(struct heap *h, unsigned cls)
+{
+    struct slab *s = h->current[cls];
+    void *b;
+
+    if (s != &sentinel_slab) {
+        if ((b = slab_take_or_park(h, s)) != NULL)
+            return b;
+        h->current[cls] = &sentinel_slab;
+    }
+    while ((s = h->partial[cls]) != NULL) {
+        slab_list_unlink(&h->partial[cls], s);
+        if ((b = slab_take_or_park(h, s)) != NULL) {
+            h->current[cls] = s;
+            return b;
+        }
+    }
+    while ((s = heap_adopt(h, cls)) != NULL) {
+        if ((b = slab_take_or_park(h, s)) != NULL) {
+            h->current[cls] = s;
+            heap_publish(h);
+            return b;
+        }
+    }
+    s = ss_slab_alloc(cls, h->id, &h->ss_hint);
+    if (s == NULL)
+        return NULL;
+    h->current[cls] = s;
+    heap_publish(h);
+    return slab_take(s);
+}
+
+/* ---- thread set-up and exit -------------------------------------------- */
+
+static struct heap *heap_create(void)
+{
+    struct heap *h;
+    hak_lock_acquire(HEAPS_LOCK);
+    if ((h = heaps_free) != NULL) {
+        heaps_free = h->reg_next;
+    } else {
+        if (heap_pool_next == NULL || heap_pool_next + sizeof(struct heap) > heap_pool_end) {
+            char *chunk = os_map_aligned(HEAP_POOL_CHUNK, HAK_PAGE_SIZE);
+            if (chunk == NULL) {
+                hak_lock_release(HEAPS_LOCK);
+                return NULL;
+            }
+            heap_pool_next = chunk;
+            heap_pool_end = chunk + HEAP_POOL_CHUNK;
+        }
+        h = (struct heap *)heap_pool_next;
+        heap_pool_next += hak_align_up(sizeof(struct heap), HAK_CACHELINE);
+    }
+    memset(h, 0, sizeof *h);
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
+        h->current[c] = &sentinel_slab;
+    h->id = heap_next_id++;
+    h->reg_next = heaps_live;
+    if (heaps_live)
+        heaps_live->reg_prev = h;
+    heaps_live = h;
+    heaps_live_count++;
+    hak_lock_release(HEAPS_LOCK);
+    return h;
+}
+
+static HAK_NOINLINE struct heap *heap_thread_init(void)
+{
+    hak_process_init();
+    struct heap *h = heap_create();
+    if (h == NULL)
+        return NULL;
+    hak_tls_heap = h;
+    /* The key's destructor gives the heap up when the thread exits. */
+    pthread_setspecific(heap_key, h);
+    HAK_DEBUG_LOG("thread heap %llu created", (unsigned long long)h->id);
+    return h;
+}
+
+/* Abandons every slab of h and retires it.  The caller is h's thread, or
+ * the only thread left (a fork child). */
+static void heap_retire(struct heap *h)
+{
+    heap_publish(h);
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        struct slab *s = h->current[c];
+        h->current[c] = &sentinel_slab;
+        if (s != &sentinel_slab)
+            slab_abandon(s, h->id);
+        while ((s = h->partial[c]) != NULL) {
+            slab_list_unlink(&h->partial[c], s);
+            slab_abandon(s, h->id);
+        }
+    }
+    hak_lock_acquire(HEAPS_LOCK);
+    counters_merge(&heaps_retired, &h->c);
+    if (h->reg_prev)
+        h->reg_prev->reg_next = h->reg_next;
+    else
+        heaps_live = h->reg_next;
+    if (h->reg_next)
+        h->reg_next->reg_prev = h->reg_prev;
+    heaps_live_count--;
+    heaps_exited_count++;
+    /* The struct is reused by a later thread under a new id, so nothing
+     * it owned can be mistaken for that thread's. */
+    h->id = UINT64_MAX;
+    h->reg_prev = NULL;
+    h->reg_next = heaps_free;
+    heaps_free = h;
+    hak_lock_release(HEAPS_LOCK);
+}
+
+void heap_thread_exit(void *arg)
+{
+    struct heap *h = arg;
+    HAK_DEBUG_LOG("thread heap %llu exits", (unsigned long long)h->id);
+    /* Later frees from this thread's remaining destructors start over on
+     * the empty heap (and re-register the key if they need a heap). */
+    hak_tls_heap = &hak_empty_heap;
+    heap_retire(h);
+}
+
+void heap_fork_child(void)
+{
+    /* Only the forking thread survives; every other heap's owner is gone,
+     * so this thread may give their slabs up on their behalf. */
+    struct heap *self = hak_tls_heap, *h, *next;
+    for (h = heaps_live; h != NULL; h = next) {
+        next = h->reg_next;
+        if (h != self)
+            heap_retire(h);
+    }
+}
+
+void heap_process_init(void)
+{
+    if (pthread_key_create(&heap_key, heap_thread_exit) != 0)
+        hak_fatal("cannot create the thread-exit key");
+}
+
+/* ---- the slow paths of malloc and free --------------------------------- */
+
+void *heap_alloc_slow(size_t size, unsigned cls)
+{
+    struct heap *h = hak_tls_heap;
+    if (unlikely(h == &hak_empty_heap)) {
+        if ((h = heap_thread_init()) == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    void *b = heap_refill(h, cls);
+    if (unlikely(b == NULL)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    HAK_RELAXED_ADD(h->c.allocs[cls], 1);
+    HAK_RELAXED_ADD(h->c.requested, size);
+    return b;
+}
+
+void heap_slab_emptied(struct heap *h, struct slab *s)
+{
+    /* Keep the current slab (the next allocation would want it back);
+     * give any other empty slab to its SuperSlab. */
+    if (s == h->current[s->cls])
+        return;
+    slab_list_unlink(&h->partial[s->cls], s);
+    atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
+    ss_slab_release(s);
+}
+
+void heap_free_remote(struct heap *h, struct slab *s, void *p)
+{
+    if (unlikely(h == &hak_empty_heap))
+        h = heap_thread_init(); /* NULL when out of memory: handled below */
+    if (HAK_DEBUG_GUARDS_ON) {
+        if (((void **)p)[1] == (void *)hak_free_key)
+            hak_fatal("free(): double free of %p (block already on a free list)", p);
+        slab_debug_poison(s, p);
+    }
+    ((void **)p)[1] = (void *)hak_free_key;
+    if (h != NULL) {
+        HAK_RELAXED_ADD(h->c.frees[s->cls], 1);
+        HAK_RELAXED_ADD(h->c.remote_frees, 1);
+    }
+    if (likely(!slab_remote_push(s, p)))
+        return;
+
+    /* The push cleared SLAB_PARKED: this thread owns s now (reclaim on
+     * free).  Claim first, then drain. */
+    if (h == NULL) {
+        slab_after_claim(s, 0);
+        slab_abandon(s, 0);
+        return;
+    }
+    slab_after_claim(s, h->id);
+    HAK_RELAXED_ADD(h->c.reclaimed, 1);
+    heap_drain(h, s);
+    if (s->used == 0) {
+        atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
+        ss_slab_release(s);
+        return;
+    }
+    slab_list_push(&h->partial[s->cls], s);
+}
+
+/* ---- statistics and checking ------------------------------------------- */
+
+void heap_totals_read(struct heap_totals *t)
+{
+    struct heap_counters sum;
+    memset(&sum, 0, sizeof sum);
+    hak_lock_acquire(HEAPS_LOCK);
+    counters_merge(&sum, &heaps_retired);
+    for (struct heap *h = heaps_live; h != NULL; h = h->reg_next)
+        counters_merge(&sum, &h->c);
+    t->threads_live = heaps_live_count;
+    t->threads_exited = heaps_exited_count;
+    hak_lock_release(HEAPS_LOCK);
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        t->allocs[c] = HAK_RELAXED_LOAD(sum.allocs[c]);
+        t->frees[c] = HAK_RELAXED_LOAD(sum.frees[c]);
+    }
+    t->requested = HAK_RELAXED_LOAD(sum.requested);
+    t->remote_frees = HAK_RELAXED_LOAD(sum.remote_frees);
+    t->drains = HAK_RELAXED_LOAD(sum.drains);
+    t->drained = HAK_RELAXED_LOAD(sum.drained);
+    t->adopted = HAK_RELAXED_LOAD(sum.adopted);
+    t->reclaimed = HAK_RELAXED_LOAD(sum.reclaimed);
+}
+
+static int slab_check_owned(struct heap *h, struct slab *s, unsigned cls)
+{
+    if (chunk_kind_of(s) != CHUNK_SUPERSLAB || ss_of(s)->magic != SS_MAGIC) {
+        hak_report("hak_check: slab %p of heap %llu is not in a SuperSlab", (void *)s,
+                   (unsigned long long)h->id);
+        return 1;
+    }
+    if (s->cls != cls || s->block_size != hak_class_size[cls] || slab_owner(s) != h->id ||
+        s->used > s->capacity) {
+        hak_report("hak_check: slab %p: class %u/%u, owner %llu/%llu, used %u of %u", (void *)s,
+                   s->cls, cls, (unsigned long long)slab_owner(s), (unsigned long long)h->id,
+                   s->used, s->capacity);
+        return 1;
+    }
+    uint32_t n = 0;
+    for (void **b = s->free; b != NULL; b = b[0]) {
+        if (slab_block_index(s, b) < 0 || (char *)b >= s->bump || ++n > s->capacity) {
+            hak_report("hak_check: slab %p: bad free list entry %p", (void *)s, (void *)b);
+            return 1;
+        }
+    }
+    uint32_t carved = (uint32_t)((size_t)(s->bump - s->start) / s->block_size);
+    if (n > carved || s->used > carved - n) {
+        hak_report("hak_check: slab %p: %u free + %u used > %u carved", (void *)s, n, s->used,
+                   carved);
+        return 1;
+    }
+    return 0;
+}
+
+int heap_check_own(void)
+{
+    struct heap *h = hak_tls_heap;
+    int problems = 0;
+    if (h == &hak_empty_heap)
+        return 0;
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        if (h->current[c] != &sentinel_slab)
+            problems += slab_check_owned(h, h->current[c], c);
+        for (struct slab *s = h->partial[c]; s != NULL; s = s->next)
+            problems += slab_check_owned(h, s, c);
+    }
+    return problems;
+}

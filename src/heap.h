@@ -1,0 +1,109 @@
+/* heap.h - the per-thread heap: each thread's current slab per size class
+ * (reached through initial-exec TLS), its other owned slabs, and its
+ * statistics counters.  Allocation and same-thread free are plain loads
+ * and stores: no atomic read-modify-write, no lock. */
+#ifndef HAKMEM_HEAP_H
+#define HAKMEM_HEAP_H
+
+#include "internal.h"
+
+#include "debug_log.h"
+#include "size_class.h"
+#include "slab.h"
+#include "superslab.h"
+
+/* Per-thread counters: written only by their thread (relaxed stores),
+ * summed by hak_stats() when read. */
+struct heap_counters {
+    _Atomic uint64_t allocs[HAK_NUM_CLASSES];
+    _Atomic uint64_t frees[HAK_NUM_CLASSES];
+    _Atomic uint64_t requested;
+    _Atomic uint64_t remote_frees;
+    _Atomic uint64_t drains;
+    _Atomic uint64_t drained;
+    _Atomic uint64_t adopted;
+    _Atomic uint64_t reclaimed;
+};
+
+struct heap {
+    struct slab *current[HAK_NUM_CLASSES]; /* never NULL: the sentinel when none */
+    uint64_t id;                            /* unique for the process's life, never reused */
+    struct heap_counters c;
+    struct slab *partial[HAK_NUM_CLASSES]; /* owned slabs other than current */
+    struct superslab *ss_hint;
+    int64_t published; /* bytes in use last added to the global figure */
+    struct heap *reg_next, *reg_prev;
+};
+
+/* A thread starts on the empty heap: its current slabs are all the
+ * sentinel (no free blocks) and its id matches no slab, so the first
+ * allocation or free takes the slow path, which sets the thread up. */
+extern struct heap hak_empty_heap;
+extern __thread struct heap *hak_tls_heap __attribute__((tls_model("initial-exec")));
+
+void *heap_alloc_slow(size_t size, unsigned cls);
+void heap_free_remote(struct heap *h, struct slab *s, void *p);
+void heap_slab_emptied(struct heap *h, struct slab *s);
+HAK_NORETURN void hak_invalid_pointer(const char *fn, const void *p);
+
+HAK_INLINE void *heap_alloc(size_t size)
+{
+    struct heap *h = hak_tls_heap;
+    unsigned cls = size_class_of(size);
+    struct slab *s = h->current[cls];
+    void **b = s->free;
+    if (likely(b != NULL)) {
+        HAK_GUARD(slab_block_index(s, b) >= 0, "free list of slab %p holds %p, not one of its blocks",
+                  (void *)s, (void *)b);
+        s->free = b[0];
+        if (HAK_DEBUG_GUARDS_ON)
+            slab_debug_check_poison(s, b);
+        b[1] = NULL;
+        s->used++;
+        HAK_RELAXED_ADD(h->c.allocs[cls], 1);
+        HAK_RELAXED_ADD(h->c.requested, size);
+        return b;
+    }
+    return heap_alloc_slow(size, cls);
+}
+
+/* p lies in a SuperSlab chunk. */
+HAK_INLINE void heap_free_small(void *p, const char *fn)
+{
+    struct slab *s = slab_of(p);
+    if (unlikely(slab_block_index(s, p) < 0))
+        hak_invalid_pointer(fn, p);
+    struct heap *h = hak_tls_heap;
+    if (likely(slab_owner(s) == h->id)) {
+        void **b = p;
+        if (unlikely(b[1] == (void *)hak_free_key))
+            slab_check_double_free(s, p, fn);
+        if (HAK_DEBUG_GUARDS_ON)
+            slab_debug_poison(s, p);
+        b[0] = s->free;
+        b[1] = (void *)hak_free_key;
+        s->free = b;
+        HAK_RELAXED_ADD(h->c.frees[s->cls], 1);
+        if (unlikely(--s->used == 0))
+            heap_slab_emptied(h, s);
+        return;
+    }
+    heap_free_remote(h, s, p);
+}
+
+/* Thread exit (pthread key destructor) and fork support. */
+void heap_thread_exit(void *arg);
+void heap_fork_child(void);
+void heap_process_init(void);
+
+/* Statistics: sums every heap's counters (live and retired). */
+struct heap_totals {
+    uint64_t allocs[HAK_NUM_CLASSES], frees[HAK_NUM_CLASSES];
+    uint64_t requested, remote_frees, drains, drained, adopted, reclaimed;
+    uint64_t threads_live, threads_exited;
+};
+void heap_totals_read(struct heap_totals *t);
+/* Walks the calling thread's own slabs (hak_check). Returns problems found. */
+int heap_check_own(void);
+
+#endif /* HAKMEM_HEAP_H */

@@ -1,0 +1,39 @@
+/* internal.h - definitions shared by every layer of the allocator.
+ * Included first by each source file; never installed. */
+#ifndef HAKMEM_INTERNAL_H
+#define HAKMEM_INTERNAL_H
+
+#include "config.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Hot helpers live inline in headers; slow paths are out of line and cold
+ * so the fast paths stay small. */
+#define HAK_INLINE static inline __attribute__((always_inline))
+#define HAK_COLD __attribute__((cold, noinline))
+#define HAK_NOINLINE __attribute__((noinline))
+#define HAK_NORETURN __attribute__((noreturn))
+#define HAK_CACHELINE 64
+#define HAK_ALIGNED(n) __attribute__((aligned(n)))
+
+/* Every block is at least this aligned (alignof(max_align_t) on x86-64). */
+#define HAK_MIN_ALIGN 16
+
+#define HAK_PAGE_SIZE 4096UL
+
+/* Relaxed atomics for counters that one thread writes and others only read
+ * (statistics): plain loads and stores on x86, but race-free in C11. */
+#define HAK_RELAXED_ADD(obj, n) \
+    atomic_store_explicit(&(obj), atomic_load_explicit(&(obj), memory_order_relaxed) + (n), \
+                          memory_order_relaxed)
+#define HAK_RELAXED_LOAD(obj) atomic_load_explicit(&(obj), memory_order_relaxed)
+
+HAK_INLINE uintptr_t hak_align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
+
+#endif /* HAKMEM_INTERNAL_H */

@@ -1,0 +1,19 @@
+/* large.h - blocks above 1 MiB (or aligned beyond 64 KiB): one mapping
+ * each, a header page in front, the user pointer's 2 MiB chunk marked
+ * CHUNK_LARGE in the chunk map. */
+#ifndef HAKMEM_LARGE_H
+#define HAKMEM_LARGE_H
+
+#include "internal.h"
+
+void *large_alloc(size_t size, size_t align);
+void large_free(void *p, const char *fn);
+void *large_realloc(void *p, size_t size);
+size_t large_usable_size(const void *p, const char *fn);
+
+struct large_stats {
+    uint64_t live, bytes;
+};
+void large_stats_read(struct large_stats *st);
+
+#endif /* HAKMEM_LARGE_H */

@@ -1,0 +1,125 @@
+/* os_pages.c - mmap/munmap/mremap/madvise wrappers and the accounting of
+ * bytes mapped from and returned to the kernel. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include "os_pages.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+
+static _Atomic uint64_t os_mapped;
+static _Atomic uint64_t os_mapped_peak;
+static _Atomic uint64_t os_returned;
+static _Atomic long os_fail_countdown = -1;
+
+void os_pages_fail_after(long n) { atomic_store(&os_fail_countdown, n); }
+
+static bool os_injected_failure(void)
+{
+    long n = atomic_load_explicit(&os_fail_countdown, memory_order_relaxed);
+    while (n >= 0) {
+        if (n == 0)
+            return true;
+        if (atomic_compare_exchange_weak(&os_fail_countdown, &n, n - 1))
+            return false;
+    }
+    return false;
+}
+
+static void os_account_map(size_t size)
+{
+    uint64_t now = atomic_fetch_add_explicit(&os_mapped, size, memory_order_relaxed) + size;
+    uint64_t peak = atomic_load_explicit(&os_mapped_peak, memory_order_relaxed);
+    while (now > peak &&
+           !atomic_compare_exchange_weak_explicit(&os_mapped_peak, &peak, now, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+    }
+}
+
+static void os_account_unmap(size_t size)
+{
+    atomic_fetch_sub_explicit(&os_mapped, size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&os_returned, size, memory_order_relaxed);
+}
+
+static void *os_mmap_raw(size_t size)
+{
+    if (os_injected_failure()) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void *os_map_aligned(size_t size, size_t align)
+{
+    if (size > SIZE_MAX - align)
+        return NULL;
+    /* Over-map by the alignment and trim both ends: no address hint games,
+     * and the trimmed pages were never touched. */
+    size_t span = align > HAK_PAGE_SIZE ? size + align : size;
+    char *raw = os_mmap_raw(span);
+    if (raw == NULL)
+        return NULL;
+    char *p = (char *)hak_align_up((uintptr_t)raw, align);
+    size_t head = (size_t)(p - raw);
+    size_t tail = span - head - size;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap(p + size, tail);
+    os_account_map(size);
+    return p;
+}
+
+void os_unmap(void *p, size_t size)
+{
+    munmap(p, size);
+    os_account_unmap(size);
+}
+
+void os_purge(void *p, size_t size)
+{
+    madvise(p, size, MADV_DONTNEED);
+    atomic_fetch_add_explicit(&os_returned, size, memory_order_relaxed);
+}
+
+bool os_remap_inplace(void *p, size_t old_size, size_t new_size)
+{
+    if (new_size > old_size && os_injected_failure())
+        return false;
+    if (mremap(p, old_size, new_size, 0) == MAP_FAILED)
+        return false;
+    if (new_size > old_size)
+        os_account_map(new_size - old_size);
+    else
+        os_account_unmap(old_size - new_size);
+    return true;
+}
+
+void *os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align)
+{
+    /* Reserve an aligned target, then let the kernel move the page tables
+     * onto it: no copying, and the alignment survives. */
+    char *target = os_map_aligned(new_size, align);
+    if (target == NULL)
+        return NULL;
+    void *moved = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+    if (moved == MAP_FAILED) {
+        os_unmap(target, new_size);
+        return NULL;
+    }
+    /* The target's accounting now stands for the moved mapping. */
+    atomic_fetch_sub_explicit(&os_mapped, old_size, memory_order_relaxed);
+    return moved;
+}
+
+void os_stats_read(struct os_stats *st)
+{
+    st->mapped = atomic_load_explicit(&os_mapped, memory_order_relaxed);
+    st->mapped_peak = atomic_load_explicit(&os_mapped_peak, memory_order_relaxed);
+    st->returned = atomic_load_explicit(&os_returned, memory_order_relaxed);
+}

@@ -1,0 +1,28 @@
+/* output.h - formatted output that never allocates: text is formatted
+ * into a caller's stack buffer and written with write(2). */
+#ifndef HAKMEM_OUTPUT_H
+#define HAKMEM_OUTPUT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* A fixed buffer that flushes to a stream when full. */
+struct hak_out {
+    FILE *fp;   /* target stream (written through its descriptor) */
+    int fd;     /* fileno(fp), or -1 when the stream has none */
+    int failed; /* a write failed */
+    size_t len;
+    char buf[1024];
+};
+
+void hak_out_open(struct hak_out *o, FILE *fp);
+void hak_out_printf(struct hak_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Flushes; returns 0 or -1 when any write failed. */
+int hak_out_close(struct hak_out *o);
+
+/* One line to stderr (fd 2), formatted without allocating. */
+void hak_stderr_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void hak_stderr_vprintf(const char *fmt, va_list ap);
+
+#endif /* HAKMEM_OUTPUT_H */

@@ -1,0 +1,84 @@
+/* override.c - the malloc family, so that LD_PRELOAD=libhakmem.so.1 and
+ * -lhakmem both replace the C library's allocator (unless configured
+ * with --disable-override).  These names stay unversioned in the linker
+ * script: programs bind to malloc@GLIBC_2.2.5, which only an unversioned
+ * definition interposes. */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#ifdef HAKMEM_OVERRIDE
+
+#include "api.h"
+#include "hakmem.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+
+HAK_API void *malloc(size_t size) { return api_alloc(size); }
+HAK_API void free(void *ptr) { api_free(ptr, "free"); }
+HAK_API void *calloc(size_t nmemb, size_t size) { return api_calloc(nmemb, size); }
+HAK_API void *realloc(void *ptr, size_t size) { return api_realloc(ptr, size, "realloc"); }
+
+HAK_API void *reallocarray(void *ptr, size_t nmemb, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(nmemb, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return api_realloc(ptr, total, "reallocarray");
+}
+
+HAK_API int posix_memalign(void **memptr, size_t alignment, size_t size)
+{
+    return api_posix_memalign(memptr, alignment, size);
+}
+
+HAK_API void *aligned_alloc(size_t alignment, size_t size)
+{
+    return api_aligned_alloc(alignment, size);
+}
+
+HAK_API void *memalign(size_t alignment, size_t size)
+{
+    /* glibc rounds an alignment that is not a power of two up to one. */
+    if (alignment > ((size_t)1 << 62)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t a = HAK_MIN_ALIGN;
+    while (a < alignment)
+        a <<= 1;
+    return api_aligned_alloc(a, size);
+}
+
+HAK_API void *valloc(size_t size) { return api_aligned_alloc(HAK_PAGE_SIZE, size); }
+
+HAK_API void *pvalloc(size_t size)
+{
+    size_t rounded = hak_align_up(size ? size : 1, HAK_PAGE_SIZE);
+    if (rounded < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return api_aligned_alloc(HAK_PAGE_SIZE, rounded);
+}
+
+HAK_API size_t malloc_usable_size(void *ptr) { return api_usable_size(ptr, "malloc_usable_size"); }
+
+/* Some programs call glibc's internal names directly.  (Plain functions,
+ * not aliases: an alias would have to copy glibc's attributes.) */
+HAK_API void *__libc_malloc(size_t size);
+HAK_API void __libc_free(void *ptr);
+HAK_API void *__libc_calloc(size_t nmemb, size_t size);
+HAK_API void *__libc_realloc(void *ptr, size_t size);
+HAK_API void *__libc_memalign(size_t alignment, size_t size);
+
+void *__libc_malloc(size_t size) { return api_alloc(size); }
+void __libc_free(void *ptr) { api_free(ptr, "free"); }
+void *__libc_calloc(size_t nmemb, size_t size) { return api_calloc(nmemb, size); }
+void *__libc_realloc(void *ptr, size_t size) { return api_realloc(ptr, size, "realloc"); }
+void *__libc_memalign(size_t alignment, size_t size) { return memalign(alignment, size); }
+
+#endif /* HAKMEM_OVERRIDE */

@@ -1,0 +1,36 @@
+/* size_class.c - the size-class tables (generated once, kept as data so
+ * the fast path reads .rodata and nothing needs initialising).
+ *
+ * Classes: 16..128 in steps of 16, then four per power of two
+ * (2^k + j*2^(k-2), j = 1..4) up to 1 MiB: at most 20% of a block is
+ * rounding waste above 128 bytes, 15/16 below.  hak_class_units is the
+ * slab size in 64 KiB units: one unit up to 8 KiB (>= 8 blocks), enough
+ * units for 8 blocks up to 128 KiB, and above that the unit count that
+ * leaves no tail unused. */
+#include "internal.h"
+
+#include "size_class.h"
+
+const uint32_t hak_class_size[HAK_NUM_CLASSES] = {
+    16, 32, 48, 64, 80, 96, 112, 128,
+    160, 192, 224, 256, 320, 384, 448, 512,
+    640, 768, 896, 1024, 1280, 1536, 1792, 2048,
+    2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
+    10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768,
+    40960, 49152, 57344, 65536, 81920, 98304, 114688, 131072,
+    163840, 196608, 229376, 262144, 327680, 393216, 458752, 524288,
+    655360, 786432, 917504, 1048576,
+};
+
+const uint8_t hak_class_units[HAK_NUM_CLASSES] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 4, 4,
+    5, 6, 7, 8, 10, 12, 14, 16, 5, 3, 7, 4, 5, 6, 7, 8, 10, 12, 14, 16,
+};
+
+const uint8_t hak_tiny_class[HAK_TINY_MAX / HAK_MIN_ALIGN + 1] = {
+    0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 12,
+    12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16,
+    16, 17, 17, 17, 17, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19,
+    19, 19, 19, 19, 19,
+};

@@ -1,0 +1,145 @@
+/* slab.h - one slab: a run of 64 KiB units of a SuperSlab serving one size
+ * class, owned by one thread heap at a time.
+ *
+ * Ownership protocol (DEVELOPERS.md invariants 1-4):
+ *  - free, bump, used and the list links are touched only by the owner.
+ *  - Any other thread frees by pushing onto `remote` with one CAS.
+ *  - Only the owner drains `remote`, taking the whole chain with one
+ *    exchange (no ABA), and only after it holds ownership.
+ *  - An owner gives a slab up by *parking* it: owner := 0, then CAS of
+ *    `remote` from 0 (empty) to SLAB_PARKED.  Parking fails if a remote
+ *    free is pending, so a parked slab never strands blocks.
+ *  - Whoever clears SLAB_PARKED becomes the owner: a thread freeing into
+ *    the slab (its push CAS clears the bit: claim and push are one atomic
+ *    step) or an allocating thread adopting it.  Claim, then drain. */
+#ifndef HAKMEM_SLAB_H
+#define HAKMEM_SLAB_H
+
+#include "internal.h"
+
+#include "debug_log.h"
+
+#define SLAB_UNIT_SHIFT 16
+#define SLAB_UNIT_SIZE ((size_t)1 << SLAB_UNIT_SHIFT)
+#define SLAB_PARKED ((uintptr_t)1)
+/* exact division of offsets < 2^21 by block sizes <= 2^20 */
+#define SLAB_RECIP_SHIFT 42
+
+struct slab {
+    /* Read by every thread that frees into the slab; written only while
+     * the slab is carved or released (under the SuperSlab lock) and, for
+     * `owner`, by the owner itself. */
+    _Atomic uint64_t owner; /* owning heap id; 0 when parked or free */
+    uint32_t block_size;    /* 0 when this unit is not a live slab head */
+    uint32_t capacity;      /* blocks in the slab */
+    uint64_t recip;         /* ceil(2^42 / block_size) */
+    char *start;            /* first block */
+    uint8_t cls;
+    uint8_t units;  /* length of the slab in units */
+    uint8_t back;   /* distance from this unit to its slab's head unit */
+    uint8_t listed; /* on an abandoned list (guarded by that list's lock) */
+
+    /* Owner-only state, on its own cache line. */
+    void *free HAK_ALIGNED(HAK_CACHELINE); /* local free list */
+    char *bump;                            /* next never-used block */
+    char *end;                             /* start + capacity * block_size */
+    uint32_t used;                         /* blocks out, from the owner's view */
+    struct slab *next, *prev;              /* owner's partial list or abandoned list */
+
+    /* The remote-free stack head | SLAB_PARKED, written by other threads. */
+    _Atomic uintptr_t remote HAK_ALIGNED(HAK_CACHELINE);
+} HAK_ALIGNED(HAK_CACHELINE);
+
+/* Word 1 of a free block holds this key, so a second free of the same
+ * block is noticed cheaply (confirmed by a bounded scan when local). */
+extern uintptr_t hak_free_key;
+
+/* Index of p in s if p is exactly a block start of a live slab, else -1. */
+HAK_INLINE long slab_block_index(const struct slab *s, const void *p)
+{
+    uintptr_t off = (uintptr_t)p - (uintptr_t)s->start;
+    uint64_t q = ((uint64_t)off * s->recip) >> SLAB_RECIP_SHIFT;
+    if (unlikely(q * s->block_size != off || q >= s->capacity))
+        return -1;
+    return (long)q;
+}
+
+HAK_INLINE uint64_t slab_owner(const struct slab *s)
+{
+    return atomic_load_explicit(&s->owner, memory_order_relaxed);
+}
+
+/* Pushes b onto s's remote stack.  Returns true when this push cleared
+ * SLAB_PARKED, i.e. the caller now owns the slab. */
+HAK_INLINE bool slab_remote_push(struct slab *s, void *b)
+{
+    uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
+    do {
+        ((uintptr_t *)b)[0] = old & ~SLAB_PARKED;
+    } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, (uintptr_t)b,
+                                                    memory_order_acq_rel, memory_order_relaxed));
+    return (old & SLAB_PARKED) != 0;
+}
+
+/* Adopter's claim of a parked slab with an empty remote stack. */
+HAK_INLINE bool slab_try_claim(struct slab *s)
+{
+    uintptr_t expect = SLAB_PARKED;
+    return atomic_compare_exchange_strong_explicit(&s->remote, &expect, 0, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
+/* Owner only: parks s if nothing is pending on its remote stack. */
+HAK_INLINE bool slab_try_park(struct slab *s, uint64_t self)
+{
+    atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
+    uintptr_t expect = 0;
+    if (atomic_compare_exchange_strong_explicit(&s->remote, &expect, SLAB_PARKED,
+                                                memory_order_release, memory_order_relaxed))
+        return true;
+    atomic_store_explicit(&s->owner, self, memory_order_relaxed);
+    return false;
+}
+
+uint32_t slab_drain_chain(struct slab *s, uintptr_t head);
+
+/* Owner only: moves every remotely freed block to the local free list.
+ * Returns how many there were. */
+HAK_INLINE uint32_t slab_drain(struct slab *s, uint64_t self)
+{
+    HAK_GUARD(slab_owner(s) == self, "drain of slab %p by heap %llu, owner is %llu", (void *)s,
+              (unsigned long long)self, (unsigned long long)slab_owner(s));
+    (void)self;
+    if (atomic_load_explicit(&s->remote, memory_order_relaxed) == 0)
+        return 0;
+    uintptr_t head = atomic_exchange_explicit(&s->remote, 0, memory_order_acquire);
+    if (head == 0)
+        return 0;
+    return slab_drain_chain(s, head);
+}
+
+/* Owner only: takes a block from the free list or the never-used tail. */
+HAK_INLINE void *slab_take(struct slab *s)
+{
+    void **b = s->free;
+    if (b != NULL) {
+        s->free = b[0];
+    } else if (s->bump < s->end) {
+        b = (void **)s->bump;
+        s->bump += s->block_size;
+    } else {
+        return NULL;
+    }
+    b[1] = NULL; /* no stale double-free key in a live block */
+    s->used++;
+    return b;
+}
+
+/* A local free found the double-free key in p: confirms and aborts, or
+ * returns when the key was a coincidence of user data. */
+void slab_check_double_free(struct slab *s, void *p, const char *fn);
+
+void slab_debug_poison(struct slab *s, void *p);
+void slab_debug_check_poison(struct slab *s, void *p);
+
+#endif /* HAKMEM_SLAB_H */

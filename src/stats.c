@@ -1,0 +1,226 @@
+/* stats.c - hak_stats(): merges the per-thread counters with the layer
+ * figures on demand, and prints them as a table or JSON without
+ * allocating. */
+#include "internal.h"
+
+#include "stats.h"
+
+#include "hakmem.h"
+#include "heap.h"
+#include "large.h"
+#include "lock.h"
+#include "os_pages.h"
+#include "output.h"
+#include "superslab.h"
+
+#include <errno.h>
+#include <string.h>
+
+static _Atomic int64_t in_use_published; /* small blocks, as last published */
+static _Atomic int64_t in_use_large;
+static _Atomic int64_t in_use_peak;
+
+static void peak_update(int64_t now)
+{
+    int64_t peak = atomic_load_explicit(&in_use_peak, memory_order_relaxed);
+    while (now > peak && !atomic_compare_exchange_weak_explicit(&in_use_peak, &peak, now,
+                                                                memory_order_relaxed,
+                                                                memory_order_relaxed)) {
+    }
+}
+
+void stats_in_use_add(int64_t delta)
+{
+    int64_t now = atomic_fetch_add_explicit(&in_use_published, delta, memory_order_relaxed) + delta;
+    peak_update(now + atomic_load_explicit(&in_use_large, memory_order_relaxed));
+}
+
+void stats_large_in_use_add(int64_t delta)
+{
+    int64_t now = atomic_fetch_add_explicit(&in_use_large, delta, memory_order_relaxed) + delta;
+    peak_update(now + atomic_load_explicit(&in_use_published, memory_order_relaxed));
+}
+
+void stats_collect(struct hak_stats *st)
+{
+    static struct heap_totals t; /* large; callers are serialised below */
+    static struct ss_stats ss;
+    static pthread_mutex_t collect_lock = PTHREAD_MUTEX_INITIALIZER;
+    struct os_stats os;
+    struct large_stats lg;
+
+    memset(st, 0, sizeof *st);
+    pthread_mutex_lock(&collect_lock);
+    heap_totals_read(&t);
+    ss_stats_read(&ss);
+    os_stats_read(&os);
+    large_stats_read(&lg);
+
+    st->size = sizeof *st;
+    st->version = HAK_STATS_VERSION;
+    st->nclasses = HAK_NUM_CLASSES;
+    int64_t small_in_use = 0;
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        st->classes[c].block_size = hak_class_size[c];
+        st->classes[c].allocs = t.allocs[c];
+        st->classes[c].frees = t.frees[c];
+        st->classes[c].slabs = ss.class_slabs[c];
+        st->allocs += t.allocs[c];
+        st->frees += t.frees[c];
+        small_in_use += (int64_t)(t.allocs[c] - t.frees[c]) * (int64_t)hak_class_size[c];
+    }
+    pthread_mutex_unlock(&collect_lock);
+
+    int64_t in_use = small_in_use + atomic_load_explicit(&in_use_large, memory_order_relaxed);
+    if (in_use < 0) /* counters of two threads read at slightly different times */
+        in_use = 0;
+    peak_update(in_use);
+    st->bytes_requested = t.requested;
+    st->bytes_in_use = (uint64_t)in_use;
+    st->bytes_in_use_peak = (uint64_t)atomic_load_explicit(&in_use_peak, memory_order_relaxed);
+    st->bytes_mapped = os.mapped;
+    st->bytes_mapped_peak = os.mapped_peak;
+    st->bytes_returned = os.returned;
+    st->remote_frees = t.remote_frees;
+    st->remote_drains = t.drains;
+    st->remote_drained = t.drained;
+    st->slabs_adopted = t.adopted;
+    st->slabs_reclaimed = t.reclaimed;
+    st->superslabs_live = ss.live;
+    st->superslabs_cached = ss.cached;
+    st->large_live = lg.live;
+    st->large_bytes = lg.bytes;
+    st->threads_live = t.threads_live;
+    st->threads_exited = t.threads_exited;
+    st->nlocks = HAK_LOCK_COUNT;
+    for (unsigned i = 0; i < HAK_LOCK_COUNT; i++) {
+        strncpy(st->locks[i].name, hak_locks[i].name, sizeof st->locks[i].name - 1);
+        st->locks[i].acquisitions = HAK_RELAXED_LOAD(hak_locks[i].acquisitions);
+        st->locks[i].contended = HAK_RELAXED_LOAD(hak_locks[i].contended);
+    }
+}
+
+HAK_API int hak_stats(struct hak_stats *st, size_t size)
+{
+    struct hak_stats full;
+    if (st == NULL || size < offsetof(struct hak_stats, bytes_requested)) {
+        errno = EINVAL;
+        return -1;
+    }
+    stats_collect(&full);
+    size_t n = size < sizeof full ? size : sizeof full;
+    full.size = n;
+    memcpy(st, &full, n);
+    return 0;
+}
+
+static void print_table(struct hak_out *o, const struct hak_stats *st)
+{
+    hak_out_printf(o, "hakmem %s statistics\n", hak_version_string());
+    hak_out_printf(o, "  %-22s %20llu\n", "bytes requested", (unsigned long long)st->bytes_requested);
+    hak_out_printf(o, "  %-22s %20llu\n", "bytes in use", (unsigned long long)st->bytes_in_use);
+    hak_out_printf(o, "  %-22s %20llu\n", "bytes in use (peak)",
+                   (unsigned long long)st->bytes_in_use_peak);
+    hak_out_printf(o, "  %-22s %20llu\n", "bytes mapped", (unsigned long long)st->bytes_mapped);
+    hak_out_printf(o, "  %-22s %20llu\n", "bytes mapped (peak)",
+                   (unsigned long long)st->bytes_mapped_peak);
+    hak_out_printf(o, "  %-22s %20llu\n", "bytes returned to OS",
+                   (unsigned long long)st->bytes_returned);
+    hak_out_printf(o, "  %-22s %20llu\n", "allocations", (unsigned long long)st->allocs);
+    hak_out_printf(o, "  %-22s %20llu\n", "frees", (unsigned long long)st->frees);
+    hak_out_printf(o, "  %-22s %20llu\n", "remote frees", (unsigned long long)st->remote_frees);
+    hak_out_printf(o, "  %-22s %20llu\n", "remote drains", (unsigned long long)st->remote_drains);
+    hak_out_printf(o, "  %-22s %20llu\n", "blocks drained", (unsigned long long)st->remote_drained);
+    hak_out_printf(o, "  %-22s %20llu\n", "slabs adopted", (unsigned long long)st->slabs_adopted);
+    hak_out_printf(o, "  %-22s %20llu\n", "slabs reclaimed on free",
+                   (unsigned long long)st->slabs_reclaimed);
+    hak_out_printf(o, "  %-22s %20llu\n", "superslabs live", (unsigned long long)st->superslabs_live);
+    hak_out_printf(o, "  %-22s %20llu\n", "superslabs cached",
+                   (unsigned long long)st->superslabs_cached);
+    hak_out_printf(o, "  %-22s %20llu\n", "large blocks live", (unsigned long long)st->large_live);
+    hak_out_printf(o, "  %-22s %20llu\n", "large bytes mapped", (unsigned long long)st->large_bytes);
+    hak_out_printf(o, "  %-22s %20llu\n", "threads live", (unsigned long long)st->threads_live);
+    hak_out_printf(o, "  %-22s %20llu\n", "threads exited", (unsigned long long)st->threads_exited);
+    hak_out_printf(o, "  %-12s %16s %16s\n", "lock", "acquisitions", "contended");
+    for (unsigned i = 0; i < st->nlocks; i++)
+        hak_out_printf(o, "  %-12s %16llu %16llu\n", st->locks[i].name,
+                       (unsigned long long)st->locks[i].acquisitions,
+                       (unsigned long long)st->locks[i].contended);
+    hak_out_printf(o, "  %10s %16s %16s %8s\n", "class size", "allocs", "frees", "slabs");
+    for (unsigned c = 0; c < st->nclasses; c++) {
+        const struct hak_stats_class *k = &st->classes[c];
+        if (k->allocs == 0 && k->frees == 0 && k->slabs == 0)
+            continue;
+        hak_out_printf(o, "  %10llu %16llu %16llu %8llu\n", (unsigned long long)k->block_size,
+                       (unsigned long long)k->allocs, (unsigned long long)k->frees,
+                       (unsigned long long)k->slabs);
+    }
+}
+
+static void print_json(struct hak_out *o, const struct hak_stats *st)
+{
+#define JSON_FIELD(name) hak_out_printf(o, "\"%s\":%llu,", #name, (unsigned long long)st->name)
+    hak_out_printf(o, "{\"version\":\"%s\",\"stats_version\":%u,", hak_version_string(),
+                   st->version);
+    JSON_FIELD(bytes_requested);
+    JSON_FIELD(bytes_in_use);
+    JSON_FIELD(bytes_in_use_peak);
+    JSON_FIELD(bytes_mapped);
+    JSON_FIELD(bytes_mapped_peak);
+    JSON_FIELD(bytes_returned);
+    JSON_FIELD(allocs);
+    JSON_FIELD(frees);
+    JSON_FIELD(remote_frees);
+    JSON_FIELD(remote_drains);
+    JSON_FIELD(remote_drained);
+    JSON_FIELD(slabs_adopted);
+    JSON_FIELD(slabs_reclaimed);
+    JSON_FIELD(superslabs_live);
+    JSON_FIELD(superslabs_cached);
+    JSON_FIELD(large_live);
+    JSON_FIELD(large_bytes);
+    JSON_FIELD(threads_live);
+    JSON_FIELD(threads_exited);
+#undef JSON_FIELD
+    hak_out_printf(o, "\"locks\":[");
+    for (unsigned i = 0; i < st->nlocks; i++)
+        hak_out_printf(o, "%s{\"name\":\"%s\",\"acquisitions\":%llu,\"contended\":%llu}",
+                       i ? "," : "", st->locks[i].name,
+                       (unsigned long long)st->locks[i].acquisitions,
+                       (unsigned long long)st->locks[i].contended);
+    hak_out_printf(o, "],\"classes\":[");
+    for (unsigned c = 0; c < st->nclasses; c++) {
+        const struct hak_stats_class *k = &st->classes[c];
+        hak_out_printf(o, "%s{\"block_size\":%llu,\"allocs\":%llu,\"frees\":%llu,\"slabs\":%llu}",
+                       c ? "," : "", (unsigned long long)k->block_size,
+                       (unsigned long long)k->allocs, (unsigned long long)k->frees,
+                       (unsigned long long)k->slabs);
+    }
+    hak_out_printf(o, "]}\n");
+}
+
+static int stats_print(FILE *fp, int json)
+{
+    static struct hak_stats st; /* ~2.5 KiB: kept off small thread stacks */
+    static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
+    struct hak_out o;
+    if (fp == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    pthread_mutex_lock(&print_lock);
+    stats_collect(&st);
+    hak_out_open(&o, fp);
+    if (json)
+        print_json(&o, &st);
+    else
+        print_table(&o, &st);
+    int rc = hak_out_close(&o);
+    pthread_mutex_unlock(&print_lock);
+    return rc;
+}
+
+HAK_API int hak_stats_print(FILE *fp) { return stats_print(fp, 0); }
+HAK_API int hak_stats_print_json(FILE *fp) { return stats_print(fp, 1); }
+
+void stats_print_at_exit(int json) { (void)stats_print(stderr, json); }

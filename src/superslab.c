@@ -1,0 +1,234 @@
+/* superslab.c - carving slabs out of SuperSlabs, giving them back, and the
+ * bounded cache of free SuperSlabs.  All of it under one lock: it runs
+ * once per slab (64 KiB and more of allocations), never per block. */
+#include "internal.h"
+
+#include "superslab.h"
+
+#include "lock.h"
+#include "os_pages.h"
+#include "size_class.h"
+
+enum ss_list { SS_LIST_NONE, SS_LIST_AVAIL, SS_LIST_FULL, SS_LIST_CACHE };
+
+static struct superslab *ss_lists[4];
+static uint64_t ss_live_count, ss_cached_count;
+static uint64_t ss_class_slabs[HAK_NUM_CLASSES];
+static size_t ss_dirty_bytes;                     /* free units not yet purged */
+static size_t ss_cache_limit = (size_t)8 << 20;   /* HAKMEM_CACHE_MB */
+
+#define SS_LOCK (&hak_locks[HAK_LOCK_SUPERSLAB])
+
+void ss_set_cache_limit(size_t bytes) { ss_cache_limit = bytes; }
+
+static void ss_list_remove(struct superslab *ss)
+{
+    if (ss->prev)
+        ss->prev->next = ss->next;
+    else
+        ss_lists[ss->list] = ss->next;
+    if (ss->next)
+        ss->next->prev = ss->prev;
+    ss->next = ss->prev = NULL;
+    ss->list = SS_LIST_NONE;
+}
+
+static void ss_list_push(struct superslab *ss, enum ss_list list)
+{
+    ss->prev = NULL;
+    ss->next = ss_lists[list];
+    if (ss->next)
+        ss->next->prev = ss;
+    ss_lists[list] = ss;
+    ss->list = (uint8_t)list;
+}
+
+static void ss_move(struct superslab *ss, enum ss_list list)
+{
+    if (ss->list == list)
+        return;
+    if (ss->list != SS_LIST_NONE)
+        ss_list_remove(ss);
+    ss_list_push(ss, list);
+}
+
+/* First unit of a run of k free units, or 0 (unit 0 is never free). */
+static unsigned ss_find_run(const struct superslab *ss, unsigned k)
+{
+    uint32_t mask = ss->free_units;
+    if (k == 1)
+        return mask ? (unsigned)__builtin_ctz(mask) : 0;
+    /* Bits that start a run of k: AND the mask with itself shifted. */
+    uint32_t run = mask;
+    for (unsigned i = 1; i < k && run; i++)
+        run &= mask >> i;
+    return run ? (unsigned)__builtin_ctz(run) : 0;
+}
+
+static struct superslab *ss_map_new(void)
+{
+    struct superslab *ss = os_map_aligned(SS_SIZE, SS_SIZE);
+    if (ss == NULL)
+        return NULL;
+    if (!chunk_map_set(ss, CHUNK_SUPERSLAB)) {
+        os_unmap(ss, SS_SIZE);
+        return NULL;
+    }
+    ss->magic = SS_MAGIC;
+    ss->free_units = SS_ALL_UNITS;
+    ss->dirty_units = 0;
+    return ss;
+}
+
+static void ss_purge_dirty(struct superslab *ss)
+{
+    uint32_t dirty = ss->dirty_units & ss->free_units;
+    while (dirty) {
+        unsigned first = (unsigned)__builtin_ctz(dirty);
+        unsigned len = 0;
+        while (first + len < SS_UNITS && (dirty >> (first + len)) & 1u)
+            len++;
+        os_purge((char *)ss + ((size_t)first << SLAB_UNIT_SHIFT), (size_t)len << SLAB_UNIT_SHIFT);
+        uint32_t bits = (len == 32 ? 0xffffffffu : ((1u << len) - 1u)) << first;
+        dirty &= ~bits;
+        ss->dirty_units &= ~bits;
+        ss_dirty_bytes -= (size_t)len << SLAB_UNIT_SHIFT;
+    }
+}
+
+static void slab_init(struct superslab *ss, unsigned unit, unsigned cls, uint64_t heap_id)
+{
+    unsigned k = hak_class_units[cls];
+    uint32_t bs = hak_class_size[cls];
+    struct slab *s = &ss->slabs[unit];
+    for (unsigned i = 1; i < k; i++)
+        ss->slabs[unit + i].back = (uint8_t)i;
+    s->block_size = bs;
+    s->capacity = (uint32_t)(((size_t)k << SLAB_UNIT_SHIFT) / bs);
+    s->recip = (((uint64_t)1 << SLAB_RECIP_SHIFT) + bs - 1) / bs;
+    s->start = (char *)ss + ((size_t)unit << SLAB_UNIT_SHIFT);
+    s->cls = (uint8_t)cls;
+    s->units = (uint8_t)k;
+    s->back = 0;
+    s->listed = 0;
+    s->free = NULL;
+    s->bump = s->start;
+    s->end = s->start + (size_t)s->capacity * bs;
+    s->used = 0;
+    s->next = s->prev = NULL;
+    atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->owner, heap_id, memory_order_relaxed);
+}
+
+struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hint)
+{
+    unsigned k = hak_class_units[cls];
+    struct superslab *ss = NULL;
+    unsigned unit = 0;
+
+    hak_lock_acquire(SS_LOCK);
+    /* The heap's own SuperSlab first (its slabs stay close together), then
+     * a bounded scan of the others, then the cache, then the kernel. */
+    /* The hint may name a SuperSlab unmapped since: the chunk map (whose
+     * SuperSlab entries change only under this lock) says if it still is. */
+    if (*hint != NULL && chunk_kind_of(*hint) == CHUNK_SUPERSLAB &&
+        (*hint)->list == SS_LIST_AVAIL && (unit = ss_find_run(*hint, k)) != 0)
+        ss = *hint;
+    for (struct superslab *c = ss_lists[SS_LIST_AVAIL]; ss == NULL && c != NULL; c = c->next) {
+        if ((unit = ss_find_run(c, k)) != 0)
+            ss = c;
+    }
+    if (ss == NULL && (ss = ss_lists[SS_LIST_CACHE]) != NULL) {
+        ss_list_remove(ss);
+        ss_cached_count--;
+        ss_live_count++;
+        unit = ss_find_run(ss, k);
+    }
+    if (ss == NULL) {
+        ss = ss_map_new();
+        if (ss == NULL) {
+            hak_lock_release(SS_LOCK);
+            return NULL;
+        }
+        ss_live_count++;
+        unit = 1;
+    }
+    uint32_t bits = ((k == 32 ? 0xffffffffu : (1u << k) - 1u)) << unit;
+    ss->free_units &= ~bits;
+    if (ss->dirty_units & bits) {
+        ss_dirty_bytes -= (size_t)__builtin_popcount(ss->dirty_units & bits) << SLAB_UNIT_SHIFT;
+        ss->dirty_units &= ~bits;
+    }
+    ss_move(ss, ss->free_units ? SS_LIST_AVAIL : SS_LIST_FULL);
+    ss_class_slabs[cls]++;
+    slab_init(ss, unit, cls, heap_id);
+    *hint = ss;
+    hak_lock_release(SS_LOCK);
+    return &ss->slabs[unit];
+}
+
+void ss_slab_release(struct slab *s)
+{
+    struct superslab *ss = ss_of(s);
+    unsigned unit = (unsigned)(s - ss->slabs);
+    unsigned k = s->units;
+    uint32_t bits = ((k == 32 ? 0xffffffffu : (1u << k) - 1u)) << unit;
+
+    hak_lock_acquire(SS_LOCK);
+    ss_class_slabs[s->cls]--;
+    for (unsigned i = 0; i < k; i++) {
+        struct slab *u = &ss->slabs[unit + i];
+        u->back = 0;
+        u->block_size = 0;
+        u->capacity = 0;
+        u->recip = 0;
+        u->start = NULL;
+        atomic_store_explicit(&u->owner, 0, memory_order_relaxed);
+        atomic_store_explicit(&u->remote, 0, memory_order_relaxed);
+    }
+    ss->free_units |= bits;
+    ss->dirty_units |= bits;
+    ss_dirty_bytes += (size_t)k << SLAB_UNIT_SHIFT;
+
+    if (ss->free_units == SS_ALL_UNITS) {
+        ss_list_remove(ss);
+        ss_live_count--;
+        if ((ss_cached_count + 1) * SS_SIZE <= ss_cache_limit) {
+            ss_list_push(ss, SS_LIST_CACHE);
+            ss_cached_count++;
+            if (ss_dirty_bytes > ss_cache_limit)
+                ss_purge_dirty(ss);
+        } else {
+            /* Unregister before unmapping: the address may be reused by
+             * another thread's mapping as soon as munmap returns. */
+            ss_dirty_bytes -= (size_t)__builtin_popcount(ss->dirty_units) << SLAB_UNIT_SHIFT;
+            chunk_map_set(ss, CHUNK_NONE);
+            ss->magic = 0;
+            os_unmap(ss, SS_SIZE);
+        }
+    } else {
+        ss_move(ss, SS_LIST_AVAIL);
+        if (ss_dirty_bytes > ss_cache_limit)
+            ss_purge_dirty(ss);
+    }
+    hak_lock_release(SS_LOCK);
+}
+
+void ss_stats_read(struct ss_stats *st)
+{
+    hak_lock_acquire(SS_LOCK);
+    st->live = ss_live_count;
+    st->cached = ss_cached_count;
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
+        st->class_slabs[c] = ss_class_slabs[c];
+    hak_lock_release(SS_LOCK);
+}
+
+void ss_for_each(void (*fn)(struct superslab *ss, void *arg), void *arg)
+{
+    hak_lock_acquire(SS_LOCK);
+    for (int l = SS_LIST_AVAIL; l <= SS_LIST_FULL; l++)
+        for (struct superslab *ss = ss_lists[l]; ss != NULL; ss = ss->next)
+            fn(ss, arg);
+    hak_lock_release(SS_LOCK);
+}

@@ -1,0 +1,61 @@
+/* superslab.h - 2 MiB naturally aligned regions cut into 32 units of
+ * 64 KiB.  Unit 0 holds the SuperSlab header and the metadata of every
+ * slab, so a pointer finds its slab by masking and indexing, no lookup. */
+#ifndef HAKMEM_SUPERSLAB_H
+#define HAKMEM_SUPERSLAB_H
+
+#include "internal.h"
+
+#include "chunk_map.h"
+#include "slab.h"
+
+#define SS_SHIFT HAK_CHUNK_SHIFT
+#define SS_SIZE HAK_CHUNK_SIZE
+#define SS_UNITS 32
+#define SS_ALL_UNITS 0xfffffffeu /* unit 0 is the header */
+#define SS_MAGIC 0x48414b53534c4142ull /* "HAKSSLAB" */
+
+struct heap;
+
+struct superslab {
+    uint64_t magic;
+    struct superslab *next, *prev; /* on one of the SuperSlab lists */
+    uint32_t free_units;           /* bit i: unit i is not carved */
+    uint32_t dirty_units;          /* free units whose pages were used */
+    uint8_t list;                  /* which list it is on */
+    struct slab slabs[SS_UNITS] HAK_ALIGNED(HAK_CACHELINE);
+};
+
+_Static_assert(sizeof(struct superslab) <= SLAB_UNIT_SIZE, "SuperSlab header must fit unit 0");
+
+HAK_INLINE struct superslab *ss_of(const void *p)
+{
+    return (struct superslab *)((uintptr_t)p & ~(uintptr_t)(SS_SIZE - 1));
+}
+
+/* The slab p lies in (valid for any address inside a SuperSlab). */
+HAK_INLINE struct slab *slab_of(const void *p)
+{
+    struct slab *s = &ss_of(p)->slabs[((uintptr_t)p >> SLAB_UNIT_SHIFT) & (SS_UNITS - 1)];
+    return s - s->back;
+}
+
+/* Carves a fresh slab of class cls owned by heap_id; NULL when out of
+ * memory.  `hint` is the heap's preferred SuperSlab, updated. */
+struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hint);
+/* Gives the units of an empty slab back to its SuperSlab. */
+void ss_slab_release(struct slab *s);
+
+/* Limit of free-but-dirty bytes kept before pages go back to the OS. */
+void ss_set_cache_limit(size_t bytes);
+
+struct ss_stats {
+    uint64_t live, cached;
+    uint64_t class_slabs[64];
+};
+void ss_stats_read(struct ss_stats *st);
+
+/* Calls fn on every SuperSlab in use (under the SuperSlab lock). */
+void ss_for_each(void (*fn)(struct superslab *ss, void *arg), void *arg);
+
+#endif /* HAKMEM_SUPERSLAB_H */
