@@ -26,8 +26,10 @@ struct heap hak_empty_heap = {
 
 __thread struct heap *hak_tls_heap __attribute__((tls_model("initial-exec"))) = &hak_empty_heap;
 
-/* Slabs whose owner thread exited, per class (HAK_LOCK_ABANDONED). */
+/* Slabs whose owner thread exited, per class (HAK_LOCK_ABANDONED), and
+ * how many there are, readable without the lock. */
 static struct slab *abandoned[HAK_NUM_CLASSES];
+static _Atomic uint32_t abandoned_count[HAK_NUM_CLASSES];
 
 /* Heap registry and pool (HAK_LOCK_HEAPS). */
 static struct heap *heaps_live;
@@ -62,6 +64,20 @@ static void slab_list_unlink(struct slab **list, struct slab *s)
     if (s->next)
         s->next->prev = s->prev;
     s->next = s->prev = NULL;
+}
+
+static void abandoned_link(struct slab *s)
+{
+    slab_list_push(&abandoned[s->cls], s);
+    s->listed = 1;
+    HAK_RELAXED_ADD(abandoned_count[s->cls], 1);
+}
+
+static void abandoned_unlink(struct slab *s)
+{
+    slab_list_unlink(&abandoned[s->cls], s);
+    s->listed = 0;
+    HAK_RELAXED_ADD(abandoned_count[s->cls], (uint32_t)-1);
 }
 
 /* ---- statistics publication -------------------------------------------- */
@@ -123,13 +139,11 @@ static void slab_abandon(struct slab *s, uint64_t self)
     hak_lock_acquire(ABANDONED_LOCK);
     /* Listed before parked: whoever claims it after the park finds it on
      * the list and takes it off under this lock. */
-    slab_list_push(&abandoned[s->cls], s);
-    s->listed = 1;
+    abandoned_link(s);
     while (!slab_try_park(s, self)) {
         (void)slab_drain(s, self);
         if (s->used == 0) {
-            slab_list_unlink(&abandoned[s->cls], s);
-            s->listed = 0;
+            abandoned_unlink(s);
             hak_lock_release(ABANDONED_LOCK);
             ss_slab_release(s);
             return;
@@ -144,8 +158,7 @@ static void slab_after_claim(struct slab *s, uint64_t self)
     atomic_store_explicit(&s->owner, self, memory_order_relaxed);
     if (s->listed) {
         hak_lock_acquire(ABANDONED_LOCK);
-        slab_list_unlink(&abandoned[s->cls], s);
-        s->listed = 0;
+        abandoned_unlink(s);
         hak_lock_release(ABANDONED_LOCK);
     }
 }
@@ -153,16 +166,14 @@ static void slab_after_claim(struct slab *s, uint64_t self)
 static struct slab *heap_adopt(struct heap *h, unsigned cls)
 {
     struct slab *s;
-    if (atomic_load_explicit((_Atomic(struct slab *) *)&abandoned[cls], memory_order_relaxed) ==
-        NULL)
+    if (HAK_RELAXED_LOAD(abandoned_count[cls]) == 0)
         return NULL;
     hak_lock_acquire(ABANDONED_LOCK);
     for (s = abandoned[cls]; s != NULL; s = s->next) {
         /* A slab whose claim failed was just taken by a freeing thread,
          * which will unlink it once it gets this lock. */
         if (slab_try_claim(s)) {
-            slab_list_unlink(&abandoned[cls], s);
-            s->listed = 0;
+            abandoned_unlink(s);
             break;
         }
     }
@@ -363,6 +374,28 @@ void heap_slab_emptied(struct heap *h, struct slab *s)
     ss_slab_release(s);
 }
 
+#ifdef HAKMEM_TEST_UNOWNED_DRAIN
+/* Test builds only: re-creates the seed's bug, a thread draining a slab it
+ * does not own, so the race test can show that it catches it. */
+static void test_drain_unowned(struct slab *s)
+{
+    uintptr_t head = atomic_load_explicit(&s->remote, memory_order_acquire);
+    if (head == 0 || (head & SLAB_PARKED))
+        return;
+    if (!atomic_compare_exchange_strong(&s->remote, &head, 0))
+        return;
+    void **tail = (void **)head;
+    uint32_t n = 1;
+    while (tail[0] != NULL) {
+        tail = tail[0];
+        n++;
+    }
+    tail[0] = s->free; /* races with the owner's own pops and pushes */
+    s->free = (void *)head;
+    s->used -= n;
+}
+#endif
+
 void heap_free_remote(struct heap *h, struct slab *s, void *p)
 {
     if (unlikely(h == &hak_empty_heap))
@@ -377,6 +410,9 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p)
         HAK_RELAXED_ADD(h->c.frees[s->cls], 1);
         HAK_RELAXED_ADD(h->c.remote_frees, 1);
     }
+#ifdef HAKMEM_TEST_UNOWNED_DRAIN
+    test_drain_unowned(s);
+#endif
     if (likely(!slab_remote_push(s, p)))
         return;
 

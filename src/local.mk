@@ -4,7 +4,7 @@
 # Everything is built once into a convenience library, so white-box tests
 # can link the internals statically; libhakmem.la adds the version script.
 noinst_LTLIBRARIES += src/libhakmem-core.la
-src_libhakmem_core_la_SOURCES = \
+HAKMEM_CORE_SOURCES = \
 	src/internal.h \
 	src/debug_log.h src/diag.c src/diag.h \
 	src/output.c src/output.h \
@@ -22,6 +22,7 @@ src_libhakmem_core_la_SOURCES = \
 	src/check.c \
 	src/api.h src/hakmem.c \
 	src/override.c
+src_libhakmem_core_la_SOURCES = $(HAKMEM_CORE_SOURCES)
 src_libhakmem_core_la_CPPFLAGS = $(AM_CPPFLAGS) -DHAKMEM_BUILDING_LIBRARY
 src_libhakmem_core_la_CFLAGS = $(AM_CFLAGS) $(HAKMEM_VISIBILITY_CFLAGS) $(HAKMEM_LIB_CFLAGS)
 
@@ -29,6 +30,6 @@ lib_LTLIBRARIES += src/libhakmem.la
 src_libhakmem_la_SOURCES =
 src_libhakmem_la_LIBADD = src/libhakmem-core.la
 src_libhakmem_la_LDFLAGS = -version-info $(HAKMEM_LT_VERSION) -no-undefined \
-	-Wl,-z,defs -Wl,--version-script=$(srcdir)/src/libhakmem.sym
+	$(HAKMEM_LIB_LDFLAGS) -Wl,--version-script=$(srcdir)/src/libhakmem.sym
 EXTRA_src_libhakmem_la_DEPENDENCIES = src/libhakmem.sym
 EXTRA_DIST += src/libhakmem.sym
