@@ -23,3 +23,8 @@ dist_man_MANS += \
 # (exit 77) where mandoc or man-db is not installed.
 TESTS += man/lint-man.sh
 EXTRA_DIST += man/lint-man.sh
+
+# The example programs of the section 3 pages, compiled with -Werror and
+# run against the library just built.
+TESTS += man/test-examples.sh
+EXTRA_DIST += man/test-examples.sh
