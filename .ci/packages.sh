@@ -17,6 +17,9 @@ install_names=(libhakmem libhakmem-dev hakmem-tools)
 export DEBIAN_FRONTEND=noninteractive
 export LC_ALL=C.UTF-8
 
+# Other jobs on the machine may hold the dpkg lock for a while: wait.
+apt_get() { apt-get -o DPkg::Lock::Timeout=600 "$@"; }
+
 step() { printf '\n=== packages: %s\n' "$*"; }
 die() { printf 'packages: FAIL: %s\n' "$*" >&2; exit 1; }
 
@@ -48,11 +51,11 @@ cleanup() {
     set +e
     if [ "$installed" = yes ]; then
         step "removing ${binaries[*]}"
-        apt-get remove -y "${binaries[@]}"
+        apt_get remove -y "${binaries[@]}"
     fi
     if [ "$made_list" = yes ]; then
         rm -f "$list"
-        apt-get update -qq || echo "packages: warning: final apt-get update failed" >&2
+        apt_get update -qq || echo "packages: warning: final apt-get update failed" >&2
     fi
     if [ "${KEEP_PACKAGES_DIR:-}" = 1 ]; then
         echo "packages: kept $work"
@@ -75,12 +78,12 @@ command -v dpkg-scanpackages >/dev/null || need+=(dpkg-dev)
 command -v gcc >/dev/null || need+=(build-essential)
 command -v lintian >/dev/null || need+=(lintian)
 if [ ${#need[@]} -gt 0 ]; then
-    apt-get update -qq
-    apt-get install -y --no-install-recommends "${need[@]}"
+    apt_get update -qq
+    apt_get install -y --no-install-recommends "${need[@]}"
 fi
 if ! (cd "$root" && dpkg-checkbuilddeps) 2>/dev/null; then
-    apt-get update -qq
-    (cd "$root" && apt-get build-dep -y ./)
+    apt_get update -qq
+    (cd "$root" && apt_get build-dep -y ./)
 fi
 
 # ---------------------------------------------------------------------------
@@ -120,7 +123,7 @@ ls -l "$work"/*.deb
 step "lintian"
 # Overrides live in debian/*.lintian-overrides and are honoured by lintian;
 # anything else at warning level or above fails.
-lintian --info --display-experimental --pedantic --show-overrides \
+lintian --display-experimental --pedantic --show-overrides \
     "$changes" >"$work/lintian.log" 2>&1 || true
 cat "$work/lintian.log"
 if grep -E '^[EW]: ' "$work/lintian.log"; then
@@ -140,20 +143,20 @@ echo "deb [trusted=yes] file:$repo ./" >"$list"
 made_list=yes
 # Only this source needs reading now; the lists of the others stay as they
 # are (the full update at the end tidies up after this one).
-apt-get update -o Dir::Etc::SourceList="$list" -o Dir::Etc::SourceParts=- \
+apt_get update -o Dir::Etc::SourceList="$list" -o Dir::Etc::SourceParts=- \
     -o APT::Get::List-Cleanup=0
 
 # Start from a system without them, so the install below is of this build.
 for p in "${binaries[@]}"; do
     if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
-        apt-get remove -y "${binaries[@]}"
+        apt_get remove -y "${binaries[@]}"
         break
     fi
 done
 
 step "apt-get install -y ${install_names[*]}"
 installed=yes
-apt-get install -y "${install_names[@]}"
+apt_get install -y "${install_names[@]}"
 for p in "${binaries[@]}"; do
     v=$(dpkg-query -W -f='${Version}' "$p")
     [ "$v" = "$version" ] || die "$p $v installed, expected $version"
@@ -164,8 +167,9 @@ step "checks of the installed packages"
 t=$work/check
 mkdir "$t"
 
+# (pkgconf ends its output with a space)
 check "pkg-config --libs hakmem prints -lhakmem" \
-    test "$(pkg-config --libs hakmem)" = "-lhakmem"
+    test "$(pkg-config --libs hakmem | sed 's/ *$//')" = "-lhakmem"
 check "pkg-config --modversion hakmem prints $upstream" \
     test "$(pkg-config --modversion hakmem)" = "$upstream"
 check "pkg-config --cflags hakmem prints nothing" \
@@ -176,10 +180,12 @@ if grep -qs 'path-exclude.*/usr/share/man' /etc/dpkg/dpkg.cfg.d/*; then
 else
     check "man -w hak_malloc finds the page" \
         bash -c 'man -w hak_malloc | grep -q "/man3/hak_malloc\.3"'
-    check "man -w hak_free finds the alias" \
-        bash -c 'man -w hak_free | grep -q "/man3/hak_free\.3"'
-    check "man -w hak_stats_print_json finds the alias" \
-        bash -c 'man -w hak_stats_print_json | grep -q "/man3/hak_stats_print_json\.3"'
+    # Alias pages are links (made by dh_installman from the .so pages),
+    # which man -w resolves to the page they point to.
+    check "man -w hak_free finds hak_malloc(3)" \
+        bash -c 'man -w hak_free | grep -q "/man3/hak_malloc\.3"'
+    check "man -w hak_stats_print_json finds hak_stats(3)" \
+        bash -c 'man -w hak_stats_print_json | grep -q "/man3/hak_stats\.3"'
     check "man -w 7 hakmem finds the overview" \
         bash -c 'man -w 7 hakmem | grep -q "/man7/hakmem\.7"'
     check "man -w 1 hakmem finds the command's page" \
@@ -213,7 +219,8 @@ only_library() { # libhakmem1 ships the shared library and its docs only
     while IFS= read -r f; do
         [ -d "$f" ] && [ ! -L "$f" ] && continue
         case $f in
-        /usr/lib/*/libhakmem.so.1 | /usr/lib/*/libhakmem.so.1.* | /usr/share/doc/libhakmem1/*) ;;
+        /usr/lib/*/libhakmem.so.1 | /usr/lib/*/libhakmem.so.1.* | /usr/share/doc/libhakmem1/* | \
+            /usr/share/lintian/overrides/libhakmem1) ;;
         *) echo "unexpected file in libhakmem1: $f"; extra=1 ;;
         esac
     done < <(dpkg-query -L libhakmem1)
