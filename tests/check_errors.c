@@ -1,0 +1,324 @@
+/* check_errors.c - misuse that hakmem must refuse loudly: freeing or
+ * reallocating pointers it never handed out (stack, globals, raw mmap,
+ * interior pointers of small and large blocks, another allocator's blocks)
+ * and double frees.  Each must print one "hakmem: ..." line on stderr and
+ * abort(); the signal is checked by check itself, the line by a forked
+ * child whose stderr goes through a pipe. */
+#include "config.h"
+
+#include <sys/mman.h>
+
+#include "hak_test.h"
+
+#ifndef HK_OVERRIDE
+#error "HK_OVERRIDE must be defined by tests/local.mk (1 in the override build)"
+#endif
+
+static char global_buf[256] __attribute__((aligned(64)));
+
+/* ---- the kinds of bad pointers ----------------------------------------- */
+
+enum bad_kind {
+    BAD_STACK,
+    BAD_GLOBAL,
+    BAD_MMAP,
+    BAD_MMAP_ALIGNED,
+    BAD_SMALL_PLUS8,
+    BAD_SMALL_PLUS16,
+    BAD_LARGE_PLUS8,
+    BAD_LARGE_PLUS4096,
+    BAD_FOREIGN_HEAP,
+    BAD_NKINDS
+};
+
+static const char *const bad_names[BAD_NKINDS] = {
+    "stack", "global", "mmap", "mmap-aligned", "small+8", "small+16", "large+8",
+    "large+4096", "libc-heap",
+};
+
+/* Returns a pointer of the given kind that hakmem never handed out.  The
+ * stack buffer lives in the caller's frame (passed in). */
+static void *make_bad(enum bad_kind k, char *stack_buf)
+{
+    switch (k) {
+    case BAD_STACK:
+        return hk_opaque_ptr(stack_buf + 16);
+    case BAD_GLOBAL:
+        return hk_opaque_ptr(global_buf + 32);
+    case BAD_MMAP: {
+        char *m = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+        ck_assert_msg(m != MAP_FAILED, "mmap: %s", strerror(errno));
+        return m + 4096;
+    }
+    case BAD_MMAP_ALIGNED: {
+        /* An address aligned like a SuperSlab base (we do not know its
+         * size; 64 MiB covers any plausible one), in memory that reads
+         * as zeros: metadata lookups by masking must not trust it. */
+        size_t len = 128 * HK_MiB, al = 64 * HK_MiB;
+        char *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        ck_assert_msg(m != MAP_FAILED, "mmap: %s", strerror(errno));
+        uintptr_t a = ((uintptr_t)m + al - 1) & ~(uintptr_t)(al - 1);
+        return (char *)a + 64;
+    }
+    case BAD_SMALL_PLUS8: {
+        char *p = hak_malloc(64);
+        ck_assert_ptr_nonnull(p);
+        return p + 8;
+    }
+    case BAD_SMALL_PLUS16: {
+        /* 16-aligned, so only the block size can tell it is not a block */
+        char *p = hak_malloc(64);
+        ck_assert_ptr_nonnull(p);
+        return p + 16;
+    }
+    case BAD_LARGE_PLUS8: {
+        char *p = hak_malloc(3 * HK_MiB);
+        ck_assert_ptr_nonnull(p);
+        return p + 8;
+    }
+    case BAD_LARGE_PLUS4096: {
+        char *p = hak_malloc(3 * HK_MiB);
+        ck_assert_ptr_nonnull(p);
+        return p + 4096;
+    }
+    case BAD_FOREIGN_HEAP: {
+        /* Only meaningful when malloc is the C library's; in the override
+         * build malloc is hakmem and this kind is skipped by the caller. */
+        char *p = malloc(100);
+        ck_assert_ptr_nonnull(p);
+        return p;
+    }
+    case BAD_NKINDS:
+        break;
+    }
+    ck_abort_msg("bad kind %d", (int)k);
+    return NULL;
+}
+
+static int kind_applies(enum bad_kind k)
+{
+    return k != BAD_FOREIGN_HEAP || !HK_OVERRIDE;
+}
+
+/* ---- SIGABRT, checked by check itself ----------------------------------- */
+
+/* _i is the loop index check passes to tcase_add_loop_test_raise_signal */
+START_TEST(test_free_invalid_aborts)
+{
+    char buf[64];
+    memset(buf, 0, sizeof buf);
+    if (!kind_applies((enum bad_kind)_i))
+        raise(SIGABRT); /* nothing to test; satisfy the expected signal */
+    void *p = make_bad((enum bad_kind)_i, buf);
+    hak_free(p);
+    ck_abort_msg("hak_free(%s pointer %p) returned", bad_names[_i], p);
+}
+END_TEST
+
+START_TEST(test_realloc_invalid_aborts)
+{
+    char buf[64];
+    memset(buf, 0, sizeof buf);
+    if (!kind_applies((enum bad_kind)_i))
+        raise(SIGABRT);
+    void *p = make_bad((enum bad_kind)_i, buf);
+    void *q = hak_realloc(p, 200);
+    ck_abort_msg("hak_realloc(%s pointer %p) returned %p", bad_names[_i], p, q);
+}
+END_TEST
+
+START_TEST(test_double_free_small_aborts)
+{
+    void *p = hak_malloc(48);
+    ck_assert_ptr_nonnull(p);
+    hak_free(p);
+    hak_free(hk_opaque_ptr(p));
+    ck_abort_msg("second hak_free(%p) returned", p);
+}
+END_TEST
+
+/* ---- the message, checked through a pipe -------------------------------- */
+
+struct bad_call {
+    enum bad_kind kind;
+    int realloc_call;
+    void *ptr; /* filled by the child; not seen by the parent */
+};
+
+static void do_bad_call(void *arg)
+{
+    struct bad_call *c = arg;
+    char buf[64];
+    memset(buf, 0, sizeof buf);
+    void *p = make_bad(c->kind, buf);
+    /* tell the parent which address to expect, before hakmem's line */
+    fprintf(stderr, "ptr=%p\n", p);
+    fflush(stderr);
+    if (c->realloc_call)
+        (void)hak_realloc(p, 200);
+    else
+        hak_free(p);
+}
+
+/* Lines of out that hakmem wrote for the user: all but "ptr=" (ours) and
+ * "hakmem-debug:" diagnostics of a debug-guards build. */
+static unsigned user_lines(const char *out, char *first, size_t firstsz)
+{
+    unsigned n = 0;
+    const char *line = out;
+    first[0] = '\0';
+    while (*line) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (strncmp(line, "ptr=", 4) != 0 && strncmp(line, "hakmem-debug:", 13) != 0) {
+            if (n++ == 0) {
+                size_t k = len < firstsz - 1 ? len : firstsz - 1;
+                memcpy(first, line, k);
+                first[k] = '\0';
+            }
+        }
+        line += len + (end != NULL);
+    }
+    return n;
+}
+
+static void check_message(enum bad_kind kind, int realloc_call)
+{
+    struct bad_call c = {kind, realloc_call, NULL};
+    struct hk_child ch;
+    const char *fn = realloc_call ? "realloc" : "free";
+    hk_run_child(do_bad_call, &c, &ch);
+
+    ck_assert_msg(WIFSIGNALED(ch.status) && WTERMSIG(ch.status) == SIGABRT,
+                  "%s(%s pointer): child did not abort (status %#x), stderr: %s", fn,
+                  bad_names[kind], (unsigned)ch.status, ch.err);
+
+    unsigned long long want = 0;
+    const char *pl = strstr(ch.err, "ptr=");
+    ck_assert_msg(pl && sscanf(pl, "ptr=%llx", &want) == 1, "no ptr= line: %s", ch.err);
+
+    char first[512], expect[64];
+    unsigned n = user_lines(ch.err, first, sizeof first);
+    ck_assert_msg(n == 1, "%s(%s pointer): want exactly one line on stderr, got %u:\n%s",
+                  fn, bad_names[kind], n, ch.err);
+    snprintf(expect, sizeof expect, "hakmem: %s(): invalid pointer 0x", fn);
+    const char *m = strstr(first, expect);
+    ck_assert_msg(m != NULL, "%s(%s pointer): line lacks \"%s\": %s", fn, bad_names[kind],
+                  expect, first);
+    unsigned long long got = strtoull(m + strlen(expect), NULL, 16);
+    ck_assert_msg(got == want, "%s(%s pointer): message names 0x%llx, pointer was 0x%llx",
+                  fn, bad_names[kind], got, want);
+}
+
+START_TEST(test_free_invalid_message)
+{
+    if (kind_applies((enum bad_kind)_i))
+        check_message((enum bad_kind)_i, 0);
+}
+END_TEST
+
+START_TEST(test_realloc_invalid_message)
+{
+    if (kind_applies((enum bad_kind)_i))
+        check_message((enum bad_kind)_i, 1);
+}
+END_TEST
+
+struct double_free_arg {
+    size_t size;
+};
+
+static void do_double_free(void *arg)
+{
+    const struct double_free_arg *a = arg;
+    void *p = hak_malloc(a->size);
+    void *q = hak_malloc(a->size);
+    if (!p || !q)
+        _exit(3);
+    hak_free(p);
+    hak_free(hk_opaque_ptr(p));
+    hak_free(q);
+}
+
+START_TEST(test_double_free_small_message)
+{
+    const size_t sizes[] = {1, 16, 48, 100, 1000, 5000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        struct double_free_arg a = {sizes[i]};
+        struct hk_child ch;
+        hk_run_child(do_double_free, &a, &ch);
+        ck_assert_msg(WIFSIGNALED(ch.status) && WTERMSIG(ch.status) == SIGABRT,
+                      "double free of a %zu-byte block: no abort (status %#x), stderr: %s",
+                      sizes[i], (unsigned)ch.status, ch.err);
+        char first[512];
+        unsigned n = user_lines(ch.err, first, sizeof first);
+        ck_assert_msg(n == 1 && strstr(first, "hakmem: ") && strstr(first, "double free"),
+                      "double free of a %zu-byte block: want one \"hakmem: ... double "
+                      "free\" line, got %u: %s", sizes[i], n, ch.err);
+    }
+}
+END_TEST
+
+/* A large block is unmapped on free: freeing it again is refused as well
+ * (as a double free or as a pointer hakmem does not know). */
+START_TEST(test_double_free_large_message)
+{
+    struct double_free_arg a = {3 * HK_MiB};
+    struct hk_child ch;
+    hk_run_child(do_double_free, &a, &ch);
+    ck_assert_msg(WIFSIGNALED(ch.status) && WTERMSIG(ch.status) == SIGABRT,
+                  "double free of a large block: no abort (status %#x), stderr: %s",
+                  (unsigned)ch.status, ch.err);
+    ck_assert_msg(strstr(ch.err, "hakmem: ") != NULL,
+                  "double free of a large block: no hakmem line: %s", ch.err);
+}
+END_TEST
+
+/* After all that, ordinary frees are not mistaken for invalid ones. */
+START_TEST(test_valid_frees_accepted)
+{
+    const size_t sizes[] = {0, 1, 64, 4096, HK_MiB, HK_MiB + 1, 5 * HK_MiB};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char *p = hak_malloc(sizes[i]);
+        ck_assert_ptr_nonnull(p);
+        char *q = hak_aligned_alloc(4096, sizes[i] + 1);
+        ck_assert_ptr_nonnull(q);
+        q = hak_realloc(q, sizes[i] * 2 + 1);
+        ck_assert_ptr_nonnull(q);
+        hak_free(q);
+        hak_free(p);
+    }
+    ck_assert_int_eq(hak_check(), 0);
+}
+END_TEST
+
+static Suite *errors_suite(void)
+{
+    Suite *s = suite_create("errors");
+
+    TCase *tc = tcase_create("abort");
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test_raise_signal(tc, test_free_invalid_aborts, SIGABRT, 0, BAD_NKINDS);
+    tcase_add_loop_test_raise_signal(tc, test_realloc_invalid_aborts, SIGABRT, 0,
+                                     BAD_NKINDS);
+    tcase_add_test_raise_signal(tc, test_double_free_small_aborts, SIGABRT);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("message");
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_free_invalid_message, 0, BAD_NKINDS);
+    tcase_add_loop_test(tc, test_realloc_invalid_message, 0, BAD_NKINDS);
+    tcase_add_test(tc, test_double_free_small_message);
+    tcase_add_test(tc, test_double_free_large_message);
+    tcase_add_test(tc, test_valid_frees_accepted);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    hk_no_core_dumps();
+    return hk_run_suite(errors_suite());
+}

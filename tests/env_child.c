@@ -1,0 +1,85 @@
+/* env_child.c - a tiny program that tests/stats-env.sh runs under various
+ * HAKMEM_* settings.  It uses only the hak_* API (works in every build) and
+ * writes nothing to stderr itself, so all stderr output is hakmem's.
+ *   env_child basic        allocate and free a little, return from main
+ *   env_child exit-thread  call exit() while another thread is allocating
+ *   env_child threads      a few short threads, then return */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hakmem.h"
+
+static atomic_int spins;
+
+static void work(unsigned seed, int rounds)
+{
+    void *p[64] = {0};
+    for (int r = 0; r < rounds; r++) {
+        unsigned k = (seed = seed * 1103515245u + 12345u) >> 8 & 63;
+        hak_free(p[k]);
+        p[k] = hak_malloc(((seed >> 4) & 4095) + 1);
+        if (!p[k])
+            exit(3);
+        memset(p[k], 1, 16);
+    }
+    for (int k = 0; k < 64; k++)
+        hak_free(p[k]);
+}
+
+static void *spinner(void *arg)
+{
+    (void)arg;
+    void *keep = hak_malloc(3 << 20);
+    for (unsigned i = 0;; i++) {
+        work(i, 100);
+        atomic_fetch_add(&spins, 1);
+        (void)keep;
+    }
+    return NULL;
+}
+
+static void *short_thread(void *arg)
+{
+    work((unsigned)(size_t)arg, 2000);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "basic";
+    if (strcmp(mode, "basic") == 0) {
+        work(1, 5000);
+        void *big = hak_malloc(2 << 20);
+        void *live = hak_malloc(1000); /* still live at exit */
+        if (!big || !live)
+            return 3;
+        hak_free(big);
+        return 0;
+    }
+    if (strcmp(mode, "exit-thread") == 0) {
+        pthread_t t;
+        work(2, 1000);
+        if (pthread_create(&t, NULL, spinner, NULL) != 0)
+            return 4;
+        /* make sure the thread is inside the allocator's loop */
+        while (atomic_load(&spins) < 5)
+            ;
+        exit(0);
+    }
+    if (strcmp(mode, "threads") == 0) {
+        pthread_t t[4];
+        for (size_t i = 0; i < 4; i++)
+            if (pthread_create(&t[i], NULL, short_thread, (void *)i) != 0)
+                return 4;
+        for (int i = 0; i < 4; i++)
+            pthread_join(t[i], NULL);
+        return 0;
+    }
+    fprintf(stdout, "usage: env_child basic|exit-thread|threads\n");
+    return 2;
+}
