@@ -89,12 +89,13 @@ fi
 # ---------------------------------------------------------------------------
 step "copying the tree to $work/hakmem-$upstream"
 # Build from a copy: dpkg-buildpackage writes into the tree it builds, and
-# other builds use this one.  Tracked files plus untracked ones that are not
-# ignored, so uncommitted work is packaged too; nothing generated.
+# other builds use this one.  Only the files git tracks (as they are in the
+# work tree, so uncommitted edits to them count): never build products,
+# even if an in-tree build left some that .gitignore misses.
 src=$work/hakmem-$upstream
 mkdir "$src"
 if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
-    git -C "$root" ls-files -z --cached --others --exclude-standard |
+    git -C "$root" ls-files -z --cached |
         while IFS= read -r -d '' f; do
             [ -e "$root/$f" ] && printf '%s\0' "$f"
         done |
