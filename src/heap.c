@@ -1,5 +1,6 @@
 /* heap.c - thread heaps: the refill path (drain own slab -> owned partial
- * slab -> adopt an abandoned slab -> fresh slab -> fresh SuperSlab),
+ * slab -> owned full slab with remote frees -> adopt an abandoned slab ->
+ * fresh slab -> fresh SuperSlab),
  * frees from non-owner threads, claiming parked slabs, and giving every
  * slab up at thread exit so other threads can adopt it. */
 #include "internal.h"
@@ -44,7 +45,7 @@ static pthread_key_t heap_key;
 #define ABANDONED_LOCK (&hak_locks[HAK_LOCK_ABANDONED])
 #define HEAP_POOL_CHUNK ((size_t)64 << 10)
 
-/* ---- intrusive slab lists (partial and abandoned) ---------------------- */
+/* ---- the abandoned lists (doubly linked, NULL-terminated) ------------- */
 
 static void slab_list_push(struct slab **list, struct slab *s)
 {
@@ -186,19 +187,57 @@ static struct slab *heap_adopt(struct heap *h, unsigned cls)
     return s;
 }
 
-/* Takes a block from s or, when s is exhausted, parks it (false). */
-static void *slab_take_or_park(struct heap *h, struct slab *s)
+/* Owned slabs a heap keeps per class, full or not, before it starts
+ * parking full ones: a heap with more hands out far more than it frees (a
+ * producer), and a parked slab is taken over by the thread freeing into it. */
+#define HEAP_OWNED_KEEP 16
+/* Slabs looked at per refill before a fresh one is taken. */
+#define HEAP_SCAN_MAX 16
+
+static void ring_insert_tail(struct heap *h, struct slab *s)
 {
-    for (;;) {
-        void *b = slab_take(s);
-        if (b != NULL)
-            return b;
-        heap_drain(h, s);
-        if ((b = slab_take(s)) != NULL)
-            return b;
-        if (slab_try_park(s, h->id))
-            return NULL;
+    struct slab **ring = &h->owned[s->cls];
+    struct slab *head = *ring;
+    if (head == NULL) {
+        s->next = s->prev = s;
+        *ring = s;
+    } else {
+        s->prev = head->prev;
+        s->next = head;
+        head->prev->next = s;
+        head->prev = s;
     }
+    h->owned_count[s->cls]++;
+}
+
+static void ring_insert_head(struct heap *h, struct slab *s)
+{
+    ring_insert_tail(h, s);
+    h->owned[s->cls] = s;
+}
+
+static void ring_unlink(struct heap *h, struct slab *s)
+{
+    struct slab **ring = &h->owned[s->cls];
+    if (s->next == s) {
+        *ring = NULL;
+    } else {
+        s->prev->next = s->next;
+        s->next->prev = s->prev;
+        if (*ring == s)
+            *ring = s->next;
+    }
+    s->next = s->prev = NULL;
+    h->owned_count[s->cls]--;
+}
+
+static void *slab_take_drained(struct heap *h, struct slab *s)
+{
+    void *b = slab_take(s);
+    if (b != NULL)
+        return b;
+    heap_drain(h, s);
+    return slab_take(s);
 }
 
 static HAK_NOINLINE void *heap_refill(struct heap *h, unsigned cls)
@@ -207,23 +246,34 @@ static HAK_NOINLINE void *heap_refill(struct heap *h, unsigned cls)
     void *b;
 
     if (s != &sentinel_slab) {
-        if ((b = slab_take_or_park(h, s)) != NULL)
+        if ((b = slab_take_drained(h, s)) != NULL)
             return b;
         h->current[cls] = &sentinel_slab;
+        ring_insert_tail(h, s);
     }
-    while ((s = h->partial[cls]) != NULL) {
-        slab_list_unlink(&h->partial[cls], s);
-        if ((b = slab_take_or_park(h, s)) != NULL) {
+    /* The ring from its oldest end: slabs that local and remote frees have
+     * refilled since they were current.  Full ones rotate to the tail. */
+    for (unsigned scanned = 0; (s = h->owned[cls]) != NULL && scanned < HEAP_SCAN_MAX; scanned++) {
+        if ((b = slab_take_drained(h, s)) != NULL) {
+            ring_unlink(h, s);
             h->current[cls] = s;
             return b;
         }
+        if (h->owned_count[cls] > HEAP_OWNED_KEEP) {
+            ring_unlink(h, s);
+            if (!slab_try_park(s, h->id))
+                ring_insert_head(h, s); /* a remote free just arrived */
+            continue;
+        }
+        h->owned[cls] = s->next;
     }
     while ((s = heap_adopt(h, cls)) != NULL) {
-        if ((b = slab_take_or_park(h, s)) != NULL) {
+        if ((b = slab_take_drained(h, s)) != NULL) {
             h->current[cls] = s;
             heap_publish(h);
             return b;
         }
+        ring_insert_tail(h, s);
     }
     s = ss_slab_alloc(cls, h->id, &h->ss_hint);
     if (s == NULL)
@@ -290,8 +340,8 @@ static void heap_retire(struct heap *h)
         h->current[c] = &sentinel_slab;
         if (s != &sentinel_slab)
             slab_abandon(s, h->id);
-        while ((s = h->partial[c]) != NULL) {
-            slab_list_unlink(&h->partial[c], s);
+        while ((s = h->owned[c]) != NULL) {
+            ring_unlink(h, s);
             slab_abandon(s, h->id);
         }
     }
@@ -369,7 +419,7 @@ void heap_slab_emptied(struct heap *h, struct slab *s)
      * give any other empty slab to its SuperSlab. */
     if (s == h->current[s->cls])
         return;
-    slab_list_unlink(&h->partial[s->cls], s);
+    ring_unlink(h, s);
     atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
     ss_slab_release(s);
 }
@@ -431,7 +481,7 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p)
         ss_slab_release(s);
         return;
     }
-    slab_list_push(&h->partial[s->cls], s);
+    ring_insert_head(h, s);
 }
 
 /* ---- statistics and checking ------------------------------------------- */
@@ -498,7 +548,8 @@ int heap_check_own(void)
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         if (h->current[c] != &sentinel_slab)
             problems += slab_check_owned(h, h->current[c], c);
-        for (struct slab *s = h->partial[c]; s != NULL; s = s->next)
+        struct slab *s = h->owned[c];
+        for (uint32_t i = 0; s != NULL && i < h->owned_count[c]; i++, s = s->next)
             problems += slab_check_owned(h, s, c);
     }
     return problems;

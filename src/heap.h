@@ -29,7 +29,10 @@ struct heap {
     struct slab *current[HAK_NUM_CLASSES]; /* never NULL: the sentinel when none */
     uint64_t id;                            /* unique for the process's life, never reused */
     struct heap_counters c;
-    struct slab *partial[HAK_NUM_CLASSES]; /* owned slabs other than current */
+    /* Owned slabs other than current, a ring per class scanned at refill:
+     * a local free into one of them needs no list work at all. */
+    struct slab *owned[HAK_NUM_CLASSES];
+    uint32_t owned_count[HAK_NUM_CLASSES];
     struct superslab *ss_hint;
     int64_t published; /* bytes in use last added to the global figure */
     struct heap *reg_next, *reg_prev;
@@ -55,6 +58,8 @@ HAK_INLINE void *heap_alloc(size_t size)
     if (likely(b != NULL)) {
         HAK_GUARD(slab_block_index(s, b) >= 0, "free list of slab %p holds %p, not one of its blocks",
                   (void *)s, (void *)b);
+        if (unlikely(b[1] != (void *)hak_free_key))
+            slab_bad_free_block(s, b);
         s->free = b[0];
         if (HAK_DEBUG_GUARDS_ON)
             slab_debug_check_poison(s, b);
@@ -76,10 +81,17 @@ HAK_INLINE void heap_free_small(void *p, const char *fn)
     struct heap *h = hak_tls_heap;
     if (likely(slab_owner(s) == h->id)) {
         void **b = p;
-        if (unlikely(b[1] == (void *)hak_free_key))
-            slab_check_double_free(s, p, fn);
-        if (HAK_DEBUG_GUARDS_ON)
+        /* Release builds: the immediate double free, free of the list head,
+         * costs nothing (the head is loaded anyway); any other is caught
+         * when the block leaves the free list (see heap_alloc).  Debug
+         * builds also read the block's key and scan the lists. */
+        if (unlikely(b == s->free))
+            hak_fatal("%s(): double free of %p", fn, p);
+        if (HAK_DEBUG_GUARDS_ON) {
+            if (b[1] == (void *)hak_free_key)
+                slab_check_double_free(s, p, fn);
             slab_debug_poison(s, p);
+        }
         b[0] = s->free;
         b[1] = (void *)hak_free_key;
         s->free = b;

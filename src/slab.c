@@ -40,6 +40,12 @@ uint32_t slab_drain_chain(struct slab *s, uintptr_t head)
     return n;
 }
 
+void slab_bad_free_block(struct slab *s, void *b)
+{
+    hak_fatal("malloc(): double free or write after free of %p (slab %p, block size %u)", b,
+              (void *)s, s->block_size);
+}
+
 static bool chain_contains(void *head, const void *p, uint32_t limit)
 {
     for (void **b = head; b != NULL && limit > 0; b = b[0], limit--)

@@ -44,7 +44,7 @@ struct slab {
     char *bump;                            /* next never-used block */
     char *end;                             /* start + capacity * block_size */
     uint32_t used;                         /* blocks out, from the owner's view */
-    struct slab *next, *prev;              /* owner's partial list or abandoned list */
+    struct slab *next, *prev;              /* owner's ring, or abandoned list */
 
     /* The remote-free stack head | SLAB_PARKED, written by other threads. */
     _Atomic uintptr_t remote HAK_ALIGNED(HAK_CACHELINE);
@@ -53,6 +53,11 @@ struct slab {
 /* Word 1 of a free block holds this key, so a second free of the same
  * block is noticed cheaply (confirmed by a bounded scan when local). */
 extern uintptr_t hak_free_key;
+
+/* A block about to leave the free list lacks the key every freed block
+ * gets: it was freed twice (its first copy was handed out and the key
+ * cleared) or written after it was freed.  Aborts. */
+HAK_NORETURN void slab_bad_free_block(struct slab *s, void *b);
 
 /* Index of p in s if p is exactly a block start of a live slab, else -1. */
 HAK_INLINE long slab_block_index(const struct slab *s, const void *p)
@@ -123,6 +128,8 @@ HAK_INLINE void *slab_take(struct slab *s)
 {
     void **b = s->free;
     if (b != NULL) {
+        if (unlikely(b[1] != (void *)hak_free_key))
+            slab_bad_free_block(s, b);
         s->free = b[0];
     } else if (s->bump < s->end) {
         b = (void **)s->bump;
