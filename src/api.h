@@ -10,7 +10,7 @@
 #include "size_class.h"
 
 void *api_alloc_large(size_t size);
-void api_free_large_or_invalid(void *p, unsigned kind, const char *fn);
+void api_free_large_or_invalid(void *p, const char *fn);
 void *api_calloc(size_t nmemb, size_t size);
 void *api_realloc(void *p, size_t size, const char *fn);
 void *api_aligned_alloc(size_t alignment, size_t size);
@@ -28,12 +28,11 @@ HAK_INLINE void api_free(void *p, const char *fn)
 {
     if (unlikely(p == NULL))
         return;
-    unsigned kind = chunk_kind_of(p);
-    if (likely(kind == CHUNK_SUPERSLAB)) {
+    if (likely(chunk_is_superslab(p))) {
         heap_free_small(p, fn);
         return;
     }
-    api_free_large_or_invalid(p, kind, fn);
+    api_free_large_or_invalid(p, fn);
 }
 
 #endif /* HAKMEM_API_H */

@@ -15,19 +15,19 @@ struct check_state {
 static void check_superslab(struct superslab *ss, void *arg)
 {
     struct check_state *cs = arg;
-    if (ss->magic != SS_MAGIC || chunk_kind_of(ss) != CHUNK_SUPERSLAB) {
+    if (ss->h.magic != SS_MAGIC || chunk_kind_of(ss) != CHUNK_SUPERSLAB) {
         hak_report("hak_check: SuperSlab %p has a bad magic number or is not registered",
                    (void *)ss);
         cs->problems++;
         return;
     }
-    if (ss->free_units & 1u) {
+    if (ss->h.free_units & 1u) {
         hak_report("hak_check: SuperSlab %p: header unit marked free", (void *)ss);
         cs->problems++;
     }
     for (unsigned u = 1; u < SS_UNITS;) {
         struct slab *s = &ss->slabs[u];
-        bool unit_free = (ss->free_units >> u) & 1u;
+        bool unit_free = (ss->h.free_units >> u) & 1u;
         if (unit_free) {
             if (s->block_size != 0 || s->back != 0) {
                 hak_report("hak_check: SuperSlab %p unit %u is free but has metadata", (void *)ss,
@@ -48,7 +48,7 @@ static void check_superslab(struct superslab *ss, void *arg)
         }
         for (unsigned i = 1; i < s->units; i++) {
             const struct slab *t = &ss->slabs[u + i];
-            if (t->back != i || ((ss->free_units >> (u + i)) & 1u)) {
+            if (t->back != i || ((ss->h.free_units >> (u + i)) & 1u)) {
                 hak_report("hak_check: SuperSlab %p unit %u: bad span link", (void *)ss, u + i);
                 cs->problems++;
             }

@@ -1,33 +1,24 @@
-/* chunk_map.c - leaves of the chunk map are mapped on first use and never
- * freed (8 KiB covers 16 GiB of address space). */
+/* chunk_map.c - setting and clearing chunk bits; a word covers 64 chunks
+ * of different owners, so updates are atomic read-modify-writes (rare:
+ * once per SuperSlab or large block). */
 #include "internal.h"
 
 #include "chunk_map.h"
-#include "os_pages.h"
 
-_Atomic(chunk_leaf_t *) hak_chunk_map[(size_t)1 << HAK_CHUNK_TOP_BITS];
+uint64_t hak_superslab_bits[HAK_CHUNK_COUNT / 64];
+uint64_t hak_large_bits[HAK_CHUNK_COUNT / 64];
 
 bool chunk_map_set(const void *p, enum chunk_kind kind)
 {
-    uintptr_t a = (uintptr_t)p;
-    if (a >> HAK_ADDRESS_BITS)
+    uintptr_t c = (uintptr_t)p >> HAK_CHUNK_SHIFT;
+    if (c >= HAK_CHUNK_COUNT)
         return false;
-    _Atomic(chunk_leaf_t *) *slot = &hak_chunk_map[a >> (HAK_CHUNK_SHIFT + HAK_CHUNK_LEAF_BITS)];
-    chunk_leaf_t *leaf = atomic_load_explicit(slot, memory_order_acquire);
-    if (leaf == NULL) {
-        if (kind == CHUNK_NONE)
-            return true;
-        chunk_leaf_t *fresh = os_map_aligned(sizeof(chunk_leaf_t), HAK_PAGE_SIZE);
-        if (fresh == NULL)
-            return false;
-        if (atomic_compare_exchange_strong_explicit(slot, &leaf, fresh, memory_order_acq_rel,
-                                                    memory_order_acquire))
-            leaf = fresh;
-        else
-            os_unmap(fresh, sizeof(chunk_leaf_t)); /* another thread won; use its leaf */
-    }
-    atomic_store_explicit(
-        &(*leaf)[(a >> HAK_CHUNK_SHIFT) & (((uintptr_t)1 << HAK_CHUNK_LEAF_BITS) - 1)],
-        (uint8_t)kind, memory_order_release);
+    uint64_t bit = (uint64_t)1 << (c % 64);
+    __atomic_fetch_and(&hak_superslab_bits[c / 64], ~bit, __ATOMIC_RELEASE);
+    __atomic_fetch_and(&hak_large_bits[c / 64], ~bit, __ATOMIC_RELEASE);
+    if (kind == CHUNK_SUPERSLAB)
+        __atomic_fetch_or(&hak_superslab_bits[c / 64], bit, __ATOMIC_RELEASE);
+    else if (kind == CHUNK_LARGE)
+        __atomic_fetch_or(&hak_large_bits[c / 64], bit, __ATOMIC_RELEASE);
     return true;
 }

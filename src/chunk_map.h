@@ -1,6 +1,9 @@
 /* chunk_map.h - which 2 MiB chunks of the address space are hakmem's.
- * A two-level table read without locks: free() uses it to tell its own
- * pointers (SuperSlabs, large blocks) from anything else in O(1). */
+ * One bit per chunk and kind, in flat bitmaps read without locks: free()
+ * tells its own pointers (SuperSlabs, large blocks) from anything else in
+ * O(1), with no dependent pointer load on the fast path.  The bitmaps are
+ * zero-filled BSS (8 MiB each of address space; only the pages covering
+ * chunks in use are ever touched). */
 #ifndef HAKMEM_CHUNK_MAP_H
 #define HAKMEM_CHUNK_MAP_H
 
@@ -9,8 +12,7 @@
 #define HAK_CHUNK_SHIFT 21
 #define HAK_CHUNK_SIZE ((size_t)1 << HAK_CHUNK_SHIFT)
 #define HAK_ADDRESS_BITS 47
-#define HAK_CHUNK_LEAF_BITS 13
-#define HAK_CHUNK_TOP_BITS (HAK_ADDRESS_BITS - HAK_CHUNK_SHIFT - HAK_CHUNK_LEAF_BITS)
+#define HAK_CHUNK_COUNT ((size_t)1 << (HAK_ADDRESS_BITS - HAK_CHUNK_SHIFT))
 
 enum chunk_kind {
     CHUNK_NONE = 0,      /* not hakmem's */
@@ -18,25 +20,31 @@ enum chunk_kind {
     CHUNK_LARGE = 2,     /* a large block's user pointer lies in this chunk */
 };
 
-typedef _Atomic uint8_t chunk_leaf_t[(size_t)1 << HAK_CHUNK_LEAF_BITS];
-extern _Atomic(chunk_leaf_t *) hak_chunk_map[(size_t)1 << HAK_CHUNK_TOP_BITS];
+extern uint64_t hak_superslab_bits[HAK_CHUNK_COUNT / 64];
+extern uint64_t hak_large_bits[HAK_CHUNK_COUNT / 64];
+
+HAK_INLINE bool chunk_bit(const uint64_t *bits, const void *p)
+{
+    uintptr_t c = (uintptr_t)p >> HAK_CHUNK_SHIFT;
+    if (unlikely(c >= HAK_CHUNK_COUNT))
+        return false;
+    return (__atomic_load_n(&bits[c / 64], __ATOMIC_RELAXED) >> (c % 64)) & 1;
+}
+
+HAK_INLINE bool chunk_is_superslab(const void *p) { return chunk_bit(hak_superslab_bits, p); }
 
 HAK_INLINE unsigned chunk_kind_of(const void *p)
 {
-    uintptr_t a = (uintptr_t)p;
-    if (unlikely(a >> HAK_ADDRESS_BITS))
-        return CHUNK_NONE;
-    chunk_leaf_t *leaf = atomic_load_explicit(
-        &hak_chunk_map[a >> (HAK_CHUNK_SHIFT + HAK_CHUNK_LEAF_BITS)], memory_order_acquire);
-    if (unlikely(leaf == NULL))
-        return CHUNK_NONE;
-    return atomic_load_explicit(
-        &(*leaf)[(a >> HAK_CHUNK_SHIFT) & (((uintptr_t)1 << HAK_CHUNK_LEAF_BITS) - 1)],
-        memory_order_relaxed);
+    if (chunk_bit(hak_superslab_bits, p))
+        return CHUNK_SUPERSLAB;
+    if (chunk_bit(hak_large_bits, p))
+        return CHUNK_LARGE;
+    return CHUNK_NONE;
 }
 
-/* Marks the chunk holding p; false when a leaf could not be mapped.
- * Callers set a chunk after mapping it and clear it before unmapping. */
+/* Marks the chunk holding p as kind (CHUNK_NONE clears both).  Callers
+ * set a chunk after mapping it and clear it before unmapping.  False for
+ * an address beyond the map. */
 bool chunk_map_set(const void *p, enum chunk_kind kind);
 
 #endif /* HAKMEM_CHUNK_MAP_H */

@@ -14,9 +14,9 @@
 
 void *api_alloc_large(size_t size) { return large_alloc(size, 0); }
 
-void api_free_large_or_invalid(void *p, unsigned kind, const char *fn)
+void api_free_large_or_invalid(void *p, const char *fn)
 {
-    if (kind == CHUNK_LARGE)
+    if (chunk_kind_of(p) == CHUNK_LARGE)
         large_free(p, fn);
     else
         hak_invalid_pointer(fn, p);
@@ -39,7 +39,7 @@ void *api_calloc(size_t nmemb, size_t size)
 static size_t small_usable(void *p, const char *fn)
 {
     struct slab *s = slab_of(p);
-    if (slab_block_index(s, p) < 0)
+    if (!slab_is_block(s, p))
         hak_invalid_pointer(fn, p);
     return s->block_size;
 }

@@ -87,7 +87,7 @@ static int64_t heap_net_bytes(const struct heap *h)
 {
     int64_t net = 0;
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
-        net += (int64_t)(HAK_RELAXED_LOAD(h->c.allocs[c]) - HAK_RELAXED_LOAD(h->c.frees[c])) *
+        net += (int64_t)(HAK_COUNTER_READ(h->c.allocs[c]) - HAK_COUNTER_READ(h->c.frees[c])) *
                (int64_t)hak_class_size[c];
     return net;
 }
@@ -105,15 +105,15 @@ static void heap_publish(struct heap *h)
 static void counters_merge(struct heap_counters *dst, struct heap_counters *src)
 {
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
-        HAK_RELAXED_ADD(dst->allocs[c], HAK_RELAXED_LOAD(src->allocs[c]));
-        HAK_RELAXED_ADD(dst->frees[c], HAK_RELAXED_LOAD(src->frees[c]));
+        HAK_COUNT(dst->allocs[c], HAK_COUNTER_READ(src->allocs[c]));
+        HAK_COUNT(dst->frees[c], HAK_COUNTER_READ(src->frees[c]));
     }
-    HAK_RELAXED_ADD(dst->requested, HAK_RELAXED_LOAD(src->requested));
-    HAK_RELAXED_ADD(dst->remote_frees, HAK_RELAXED_LOAD(src->remote_frees));
-    HAK_RELAXED_ADD(dst->drains, HAK_RELAXED_LOAD(src->drains));
-    HAK_RELAXED_ADD(dst->drained, HAK_RELAXED_LOAD(src->drained));
-    HAK_RELAXED_ADD(dst->adopted, HAK_RELAXED_LOAD(src->adopted));
-    HAK_RELAXED_ADD(dst->reclaimed, HAK_RELAXED_LOAD(src->reclaimed));
+    HAK_COUNT(dst->requested, HAK_COUNTER_READ(src->requested));
+    HAK_COUNT(dst->remote_frees, HAK_COUNTER_READ(src->remote_frees));
+    HAK_COUNT(dst->drains, HAK_COUNTER_READ(src->drains));
+    HAK_COUNT(dst->drained, HAK_COUNTER_READ(src->drained));
+    HAK_COUNT(dst->adopted, HAK_COUNTER_READ(src->adopted));
+    HAK_COUNT(dst->reclaimed, HAK_COUNTER_READ(src->reclaimed));
 }
 
 /* ---- owner-side slab operations ---------------------------------------- */
@@ -122,8 +122,8 @@ static void heap_drain(struct heap *h, struct slab *s)
 {
     uint32_t n = slab_drain(s, h->id);
     if (n) {
-        HAK_RELAXED_ADD(h->c.drains, 1);
-        HAK_RELAXED_ADD(h->c.drained, n);
+        HAK_COUNT(h->c.drains, 1);
+        HAK_COUNT(h->c.drained, n);
     }
 }
 
@@ -182,7 +182,7 @@ static struct slab *heap_adopt(struct heap *h, unsigned cls)
     if (s == NULL)
         return NULL;
     atomic_store_explicit(&s->owner, h->id, memory_order_relaxed);
-    HAK_RELAXED_ADD(h->c.adopted, 1);
+    HAK_COUNT(h->c.adopted, 1);
     heap_drain(h, s);
     return s;
 }
@@ -408,17 +408,15 @@ void *heap_alloc_slow(size_t size, unsigned cls)
         errno = ENOMEM;
         return NULL;
     }
-    HAK_RELAXED_ADD(h->c.allocs[cls], 1);
-    HAK_RELAXED_ADD(h->c.requested, size);
+    HAK_COUNT(h->c.allocs[cls], 1);
+    HAK_COUNT(h->c.requested, size);
     return b;
 }
 
 void heap_slab_emptied(struct heap *h, struct slab *s)
 {
-    /* Keep the current slab (the next allocation would want it back);
-     * give any other empty slab to its SuperSlab. */
-    if (s == h->current[s->cls])
-        return;
+    /* Not the current slab (the next allocation would want that back):
+     * an empty slab goes back to its SuperSlab. */
     ring_unlink(h, s);
     atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
     ss_slab_release(s);
@@ -451,14 +449,14 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p)
     if (unlikely(h == &hak_empty_heap))
         h = heap_thread_init(); /* NULL when out of memory: handled below */
     if (HAK_DEBUG_GUARDS_ON) {
-        if (((void **)p)[1] == (void *)hak_free_key)
+        if (((void **)p)[1] == (void *)HAK_FREE_KEY)
             hak_fatal("free(): double free of %p (block already on a free list)", p);
         slab_debug_poison(s, p);
     }
-    ((void **)p)[1] = (void *)hak_free_key;
+    ((void **)p)[1] = (void *)HAK_FREE_KEY;
     if (h != NULL) {
-        HAK_RELAXED_ADD(h->c.frees[s->cls], 1);
-        HAK_RELAXED_ADD(h->c.remote_frees, 1);
+        HAK_COUNT(h->c.frees[s->cls], 1);
+        HAK_COUNT(h->c.remote_frees, 1);
     }
 #ifdef HAKMEM_TEST_UNOWNED_DRAIN
     test_drain_unowned(s);
@@ -474,7 +472,7 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p)
         return;
     }
     slab_after_claim(s, h->id);
-    HAK_RELAXED_ADD(h->c.reclaimed, 1);
+    HAK_COUNT(h->c.reclaimed, 1);
     heap_drain(h, s);
     if (s->used == 0) {
         atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
@@ -498,20 +496,20 @@ void heap_totals_read(struct heap_totals *t)
     t->threads_exited = heaps_exited_count;
     hak_lock_release(HEAPS_LOCK);
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
-        t->allocs[c] = HAK_RELAXED_LOAD(sum.allocs[c]);
-        t->frees[c] = HAK_RELAXED_LOAD(sum.frees[c]);
+        t->allocs[c] = HAK_COUNTER_READ(sum.allocs[c]);
+        t->frees[c] = HAK_COUNTER_READ(sum.frees[c]);
     }
-    t->requested = HAK_RELAXED_LOAD(sum.requested);
-    t->remote_frees = HAK_RELAXED_LOAD(sum.remote_frees);
-    t->drains = HAK_RELAXED_LOAD(sum.drains);
-    t->drained = HAK_RELAXED_LOAD(sum.drained);
-    t->adopted = HAK_RELAXED_LOAD(sum.adopted);
-    t->reclaimed = HAK_RELAXED_LOAD(sum.reclaimed);
+    t->requested = HAK_COUNTER_READ(sum.requested);
+    t->remote_frees = HAK_COUNTER_READ(sum.remote_frees);
+    t->drains = HAK_COUNTER_READ(sum.drains);
+    t->drained = HAK_COUNTER_READ(sum.drained);
+    t->adopted = HAK_COUNTER_READ(sum.adopted);
+    t->reclaimed = HAK_COUNTER_READ(sum.reclaimed);
 }
 
 static int slab_check_owned(struct heap *h, struct slab *s, unsigned cls)
 {
-    if (chunk_kind_of(s) != CHUNK_SUPERSLAB || ss_of(s)->magic != SS_MAGIC) {
+    if (chunk_kind_of(s) != CHUNK_SUPERSLAB || ss_of(s)->h.magic != SS_MAGIC) {
         hak_report("hak_check: slab %p of heap %llu is not in a SuperSlab", (void *)s,
                    (unsigned long long)h->id);
         return 1;
@@ -525,7 +523,7 @@ static int slab_check_owned(struct heap *h, struct slab *s, unsigned cls)
     }
     uint32_t n = 0;
     for (void **b = s->free; b != NULL; b = b[0]) {
-        if (slab_block_index(s, b) < 0 || (char *)b >= s->bump || ++n > s->capacity) {
+        if (!slab_is_block(s, b) || (char *)b >= s->bump || ++n > s->capacity) {
             hak_report("hak_check: slab %p: bad free list entry %p", (void *)s, (void *)b);
             return 1;
         }

@@ -15,14 +15,14 @@
 /* Per-thread counters: written only by their thread (relaxed stores),
  * summed by hak_stats() when read. */
 struct heap_counters {
-    _Atomic uint64_t allocs[HAK_NUM_CLASSES];
-    _Atomic uint64_t frees[HAK_NUM_CLASSES];
-    _Atomic uint64_t requested;
-    _Atomic uint64_t remote_frees;
-    _Atomic uint64_t drains;
-    _Atomic uint64_t drained;
-    _Atomic uint64_t adopted;
-    _Atomic uint64_t reclaimed;
+    hak_counter_t allocs[HAK_NUM_CLASSES];
+    hak_counter_t frees[HAK_NUM_CLASSES];
+    hak_counter_t requested;
+    hak_counter_t remote_frees;
+    hak_counter_t drains;
+    hak_counter_t drained;
+    hak_counter_t adopted;
+    hak_counter_t reclaimed;
 };
 
 struct heap {
@@ -56,17 +56,17 @@ HAK_INLINE void *heap_alloc(size_t size)
     struct slab *s = h->current[cls];
     void **b = s->free;
     if (likely(b != NULL)) {
-        HAK_GUARD(slab_block_index(s, b) >= 0, "free list of slab %p holds %p, not one of its blocks",
+        HAK_GUARD(slab_is_block(s, b), "free list of slab %p holds %p, not one of its blocks",
                   (void *)s, (void *)b);
-        if (unlikely(b[1] != (void *)hak_free_key))
+        if (unlikely(b[1] != (void *)HAK_FREE_KEY))
             slab_bad_free_block(s, b);
         s->free = b[0];
         if (HAK_DEBUG_GUARDS_ON)
             slab_debug_check_poison(s, b);
         b[1] = NULL;
         s->used++;
-        HAK_RELAXED_ADD(h->c.allocs[cls], 1);
-        HAK_RELAXED_ADD(h->c.requested, size);
+        HAK_COUNT(h->c.allocs[cls], 1);
+        HAK_COUNT(h->c.requested, size);
         return b;
     }
     return heap_alloc_slow(size, cls);
@@ -76,7 +76,7 @@ HAK_INLINE void *heap_alloc(size_t size)
 HAK_INLINE void heap_free_small(void *p, const char *fn)
 {
     struct slab *s = slab_of(p);
-    if (unlikely(slab_block_index(s, p) < 0))
+    if (unlikely(!slab_is_block(s, p)))
         hak_invalid_pointer(fn, p);
     struct heap *h = hak_tls_heap;
     if (likely(slab_owner(s) == h->id)) {
@@ -88,15 +88,15 @@ HAK_INLINE void heap_free_small(void *p, const char *fn)
         if (unlikely(b == s->free))
             hak_fatal("%s(): double free of %p", fn, p);
         if (HAK_DEBUG_GUARDS_ON) {
-            if (b[1] == (void *)hak_free_key)
+            if (b[1] == (void *)HAK_FREE_KEY)
                 slab_check_double_free(s, p, fn);
             slab_debug_poison(s, p);
         }
         b[0] = s->free;
-        b[1] = (void *)hak_free_key;
+        b[1] = (void *)HAK_FREE_KEY;
         s->free = b;
-        HAK_RELAXED_ADD(h->c.frees[s->cls], 1);
-        if (unlikely(--s->used == 0))
+        HAK_COUNT(h->c.frees[s->cls], 1);
+        if (unlikely(--s->used == 0) && s != h->current[s->cls])
             heap_slab_emptied(h, s);
         return;
     }

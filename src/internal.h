@@ -34,6 +34,28 @@
                           memory_order_relaxed)
 #define HAK_RELAXED_LOAD(obj) atomic_load_explicit(&(obj), memory_order_relaxed)
 
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
+#define HAK_TSAN 1
+#else
+#define HAK_TSAN 0
+#endif
+
+/* Statistics counters on fast paths: one thread writes, hak_stats() reads.
+ * A plain add is one instruction; an aligned 64-bit store does not tear,
+ * and readers load with __atomic_load_n.  ThreadSanitizer builds use the
+ * relaxed-atomic form so the race is declared rather than reported. */
+typedef uint64_t hak_counter_t;
+#if HAK_TSAN
+#define HAK_COUNT(c, n)                                                                            \
+    __atomic_store_n(&(c), __atomic_load_n(&(c), __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
+#else
+#define HAK_COUNT(c, n) ((c) += (n))
+#endif
+#define HAK_COUNTER_READ(c) __atomic_load_n(&(c), __ATOMIC_RELAXED)
+
 HAK_INLINE uintptr_t hak_align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
 
 #endif /* HAKMEM_INTERNAL_H */

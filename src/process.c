@@ -17,23 +17,10 @@
 
 #include <pthread.h>
 #include <sched.h>
-#include <sys/auxv.h>
 #include <unistd.h>
 
 _Atomic int hak_init_state;
 static __thread bool init_running_here __attribute__((tls_model("initial-exec")));
-
-static uintptr_t make_free_key(void)
-{
-    /* The kernel's AT_RANDOM bytes: a key user data will not match by
-     * accident, different in every process. */
-    uintptr_t key = 0x9e3779b97f4a7c15u;
-    const unsigned char *rnd = (const unsigned char *)getauxval(AT_RANDOM);
-    if (rnd != NULL)
-        for (int i = 0; i < 8; i++)
-            key = (key << 8 | (key >> 56)) ^ rnd[i];
-    return key | 1; /* never a valid block address */
-}
 
 static void atfork_prepare(void) { hak_locks_prefork(); }
 static void atfork_parent(void) { hak_locks_postfork_parent(); }
@@ -54,7 +41,6 @@ void hak_process_init_slow(void)
         return;
     }
     init_running_here = true;
-    hak_free_key = make_free_key();
     env_init();
     ss_set_cache_limit(hak_env.cache_bytes);
     heap_process_init();

@@ -6,11 +6,9 @@
 
 #include <string.h>
 
-uintptr_t hak_free_key;
-
 HAK_INLINE bool slab_contains_block(const struct slab *s, const void *p)
 {
-    return (const char *)p >= s->start && (const char *)p < s->end && slab_block_index(s, p) >= 0;
+    return slab_is_block(s, p) && (const char *)p < s->end;
 }
 
 uint32_t slab_drain_chain(struct slab *s, uintptr_t head)

@@ -22,8 +22,6 @@
 #define SLAB_UNIT_SHIFT 16
 #define SLAB_UNIT_SIZE ((size_t)1 << SLAB_UNIT_SHIFT)
 #define SLAB_PARKED ((uintptr_t)1)
-/* exact division of offsets < 2^21 by block sizes <= 2^20 */
-#define SLAB_RECIP_SHIFT 42
 
 struct slab {
     /* Read by every thread that frees into the slab; written only while
@@ -32,7 +30,8 @@ struct slab {
     _Atomic uint64_t owner; /* owning heap id; 0 when parked or free */
     uint32_t block_size;    /* 0 when this unit is not a live slab head */
     uint32_t capacity;      /* blocks in the slab */
-    uint64_t recip;         /* ceil(2^42 / block_size) */
+    uint64_t div_magic;     /* ceil(2^64 / block_size): off % size == 0 iff off*magic < magic */
+    uint32_t span;          /* capacity * block_size: offsets of blocks are below it */
     char *start;            /* first block */
     uint8_t cls;
     uint8_t units;  /* length of the slab in units */
@@ -48,25 +47,24 @@ struct slab {
 
     /* The remote-free stack head | SLAB_PARKED, written by other threads. */
     _Atomic uintptr_t remote HAK_ALIGNED(HAK_CACHELINE);
-} HAK_ALIGNED(HAK_CACHELINE);
+} HAK_ALIGNED(4 * HAK_CACHELINE); /* a power of two: slab_of() indexes by shifting */
 
-/* Word 1 of a free block holds this key, so a second free of the same
- * block is noticed cheaply (confirmed by a bounded scan when local). */
-extern uintptr_t hak_free_key;
+/* Word 1 of every block on a free list holds this key; a live block never
+ * does (it is cleared when the block is handed out).  A constant, so the
+ * checks cost no load: it guards against bugs, not attackers. */
+#define HAK_FREE_KEY ((uintptr_t)0xa110ca7edf7eeb10ull)
 
 /* A block about to leave the free list lacks the key every freed block
  * gets: it was freed twice (its first copy was handed out and the key
  * cleared) or written after it was freed.  Aborts. */
 HAK_NORETURN void slab_bad_free_block(struct slab *s, void *b);
 
-/* Index of p in s if p is exactly a block start of a live slab, else -1. */
-HAK_INLINE long slab_block_index(const struct slab *s, const void *p)
+/* True when p is exactly the start of a block of the live slab s (a free
+ * unit has span 0, so nothing is a block of it). */
+HAK_INLINE bool slab_is_block(const struct slab *s, const void *p)
 {
-    uintptr_t off = (uintptr_t)p - (uintptr_t)s->start;
-    uint64_t q = ((uint64_t)off * s->recip) >> SLAB_RECIP_SHIFT;
-    if (unlikely(q * s->block_size != off || q >= s->capacity))
-        return -1;
-    return (long)q;
+    uint64_t off = (uint64_t)((uintptr_t)p - (uintptr_t)s->start);
+    return off < s->span && off * s->div_magic < s->div_magic;
 }
 
 HAK_INLINE uint64_t slab_owner(const struct slab *s)
@@ -128,7 +126,7 @@ HAK_INLINE void *slab_take(struct slab *s)
 {
     void **b = s->free;
     if (b != NULL) {
-        if (unlikely(b[1] != (void *)hak_free_key))
+        if (unlikely(b[1] != (void *)HAK_FREE_KEY))
             slab_bad_free_block(s, b);
         s->free = b[0];
     } else if (s->bump < s->end) {

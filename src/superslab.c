@@ -23,31 +23,31 @@ void ss_set_cache_limit(size_t bytes) { ss_cache_limit = bytes; }
 
 static void ss_list_remove(struct superslab *ss)
 {
-    if (ss->prev)
-        ss->prev->next = ss->next;
+    if (ss->h.prev)
+        ss->h.prev->h.next = ss->h.next;
     else
-        ss_lists[ss->list] = ss->next;
-    if (ss->next)
-        ss->next->prev = ss->prev;
-    ss->next = ss->prev = NULL;
-    ss->list = SS_LIST_NONE;
+        ss_lists[ss->h.list] = ss->h.next;
+    if (ss->h.next)
+        ss->h.next->h.prev = ss->h.prev;
+    ss->h.next = ss->h.prev = NULL;
+    ss->h.list = SS_LIST_NONE;
 }
 
 static void ss_list_push(struct superslab *ss, enum ss_list list)
 {
-    ss->prev = NULL;
-    ss->next = ss_lists[list];
-    if (ss->next)
-        ss->next->prev = ss;
+    ss->h.prev = NULL;
+    ss->h.next = ss_lists[list];
+    if (ss->h.next)
+        ss->h.next->h.prev = ss;
     ss_lists[list] = ss;
-    ss->list = (uint8_t)list;
+    ss->h.list = (uint8_t)list;
 }
 
 static void ss_move(struct superslab *ss, enum ss_list list)
 {
-    if (ss->list == list)
+    if (ss->h.list == list)
         return;
-    if (ss->list != SS_LIST_NONE)
+    if (ss->h.list != SS_LIST_NONE)
         ss_list_remove(ss);
     ss_list_push(ss, list);
 }
@@ -55,7 +55,7 @@ static void ss_move(struct superslab *ss, enum ss_list list)
 /* First unit of a run of k free units, or 0 (unit 0 is never free). */
 static unsigned ss_find_run(const struct superslab *ss, unsigned k)
 {
-    uint32_t mask = ss->free_units;
+    uint32_t mask = ss->h.free_units;
     if (k == 1)
         return mask ? (unsigned)__builtin_ctz(mask) : 0;
     /* Bits that start a run of k: AND the mask with itself shifted. */
@@ -74,15 +74,15 @@ static struct superslab *ss_map_new(void)
         os_unmap(ss, SS_SIZE);
         return NULL;
     }
-    ss->magic = SS_MAGIC;
-    ss->free_units = SS_ALL_UNITS;
-    ss->dirty_units = 0;
+    ss->h.magic = SS_MAGIC;
+    ss->h.free_units = SS_ALL_UNITS;
+    ss->h.dirty_units = 0;
     return ss;
 }
 
 static void ss_purge_dirty(struct superslab *ss)
 {
-    uint32_t dirty = ss->dirty_units & ss->free_units;
+    uint32_t dirty = ss->h.dirty_units & ss->h.free_units;
     while (dirty) {
         unsigned first = (unsigned)__builtin_ctz(dirty);
         unsigned len = 0;
@@ -91,7 +91,7 @@ static void ss_purge_dirty(struct superslab *ss)
         os_purge((char *)ss + ((size_t)first << SLAB_UNIT_SHIFT), (size_t)len << SLAB_UNIT_SHIFT);
         uint32_t bits = (len == 32 ? 0xffffffffu : ((1u << len) - 1u)) << first;
         dirty &= ~bits;
-        ss->dirty_units &= ~bits;
+        ss->h.dirty_units &= ~bits;
         ss_dirty_bytes -= (size_t)len << SLAB_UNIT_SHIFT;
     }
 }
@@ -105,7 +105,8 @@ static void slab_init(struct superslab *ss, unsigned unit, unsigned cls, uint64_
         ss->slabs[unit + i].back = (uint8_t)i;
     s->block_size = bs;
     s->capacity = (uint32_t)(((size_t)k << SLAB_UNIT_SHIFT) / bs);
-    s->recip = (((uint64_t)1 << SLAB_RECIP_SHIFT) + bs - 1) / bs;
+    s->div_magic = UINT64_MAX / bs + 1;
+    s->span = s->capacity * bs;
     s->start = (char *)ss + ((size_t)unit << SLAB_UNIT_SHIFT);
     s->cls = (uint8_t)cls;
     s->units = (uint8_t)k;
@@ -132,9 +133,9 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
     /* The hint may name a SuperSlab unmapped since: the chunk map (whose
      * SuperSlab entries change only under this lock) says if it still is. */
     if (*hint != NULL && chunk_kind_of(*hint) == CHUNK_SUPERSLAB &&
-        (*hint)->list == SS_LIST_AVAIL && (unit = ss_find_run(*hint, k)) != 0)
+        (*hint)->h.list == SS_LIST_AVAIL && (unit = ss_find_run(*hint, k)) != 0)
         ss = *hint;
-    for (struct superslab *c = ss_lists[SS_LIST_AVAIL]; ss == NULL && c != NULL; c = c->next) {
+    for (struct superslab *c = ss_lists[SS_LIST_AVAIL]; ss == NULL && c != NULL; c = c->h.next) {
         if ((unit = ss_find_run(c, k)) != 0)
             ss = c;
     }
@@ -154,12 +155,12 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
         unit = 1;
     }
     uint32_t bits = ((k == 32 ? 0xffffffffu : (1u << k) - 1u)) << unit;
-    ss->free_units &= ~bits;
-    if (ss->dirty_units & bits) {
-        ss_dirty_bytes -= (size_t)__builtin_popcount(ss->dirty_units & bits) << SLAB_UNIT_SHIFT;
-        ss->dirty_units &= ~bits;
+    ss->h.free_units &= ~bits;
+    if (ss->h.dirty_units & bits) {
+        ss_dirty_bytes -= (size_t)__builtin_popcount(ss->h.dirty_units & bits) << SLAB_UNIT_SHIFT;
+        ss->h.dirty_units &= ~bits;
     }
-    ss_move(ss, ss->free_units ? SS_LIST_AVAIL : SS_LIST_FULL);
+    ss_move(ss, ss->h.free_units ? SS_LIST_AVAIL : SS_LIST_FULL);
     ss_class_slabs[cls]++;
     slab_init(ss, unit, cls, heap_id);
     *hint = ss;
@@ -181,16 +182,17 @@ void ss_slab_release(struct slab *s)
         u->back = 0;
         u->block_size = 0;
         u->capacity = 0;
-        u->recip = 0;
+        u->div_magic = 0;
+        u->span = 0;
         u->start = NULL;
         atomic_store_explicit(&u->owner, 0, memory_order_relaxed);
         atomic_store_explicit(&u->remote, 0, memory_order_relaxed);
     }
-    ss->free_units |= bits;
-    ss->dirty_units |= bits;
+    ss->h.free_units |= bits;
+    ss->h.dirty_units |= bits;
     ss_dirty_bytes += (size_t)k << SLAB_UNIT_SHIFT;
 
-    if (ss->free_units == SS_ALL_UNITS) {
+    if (ss->h.free_units == SS_ALL_UNITS) {
         ss_list_remove(ss);
         ss_live_count--;
         if ((ss_cached_count + 1) * SS_SIZE <= ss_cache_limit) {
@@ -201,9 +203,9 @@ void ss_slab_release(struct slab *s)
         } else {
             /* Unregister before unmapping: the address may be reused by
              * another thread's mapping as soon as munmap returns. */
-            ss_dirty_bytes -= (size_t)__builtin_popcount(ss->dirty_units) << SLAB_UNIT_SHIFT;
+            ss_dirty_bytes -= (size_t)__builtin_popcount(ss->h.dirty_units) << SLAB_UNIT_SHIFT;
             chunk_map_set(ss, CHUNK_NONE);
-            ss->magic = 0;
+            ss->h.magic = 0;
             os_unmap(ss, SS_SIZE);
         }
     } else {
@@ -228,7 +230,7 @@ void ss_for_each(void (*fn)(struct superslab *ss, void *arg), void *arg)
 {
     hak_lock_acquire(SS_LOCK);
     for (int l = SS_LIST_AVAIL; l <= SS_LIST_FULL; l++)
-        for (struct superslab *ss = ss_lists[l]; ss != NULL; ss = ss->next)
+        for (struct superslab *ss = ss_lists[l]; ss != NULL; ss = ss->h.next)
             fn(ss, arg);
     hak_lock_release(SS_LOCK);
 }

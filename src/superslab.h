@@ -17,14 +17,25 @@
 
 struct heap;
 
-struct superslab {
+struct superslab_header {
     uint64_t magic;
     struct superslab *next, *prev; /* on one of the SuperSlab lists */
     uint32_t free_units;           /* bit i: unit i is not carved */
     uint32_t dirty_units;          /* free units whose pages were used */
     uint8_t list;                  /* which list it is on */
-    struct slab slabs[SS_UNITS] HAK_ALIGNED(HAK_CACHELINE);
 };
+
+/* Unit 0 is the header, so its slab metadata is never used: the header
+ * sits in its place, and slabs[i] describes unit i with no offset. */
+struct superslab {
+    union {
+        struct slab slabs[SS_UNITS];
+        struct superslab_header h;
+    };
+};
+
+_Static_assert(sizeof(struct superslab_header) <= sizeof(struct slab),
+               "the SuperSlab header must fit in place of unit 0's metadata");
 
 _Static_assert(sizeof(struct superslab) <= SLAB_UNIT_SIZE, "SuperSlab header must fit unit 0");
 
