@@ -64,7 +64,7 @@ int main(int argc, char **argv)
     }
     passive = strcmp(argv[1], "passive") == 0;
     nthreads = bench_arg(argc, argv, 2, 2, 1, 1024, "threads", USAGE);
-    iterations = (unsigned long)bench_arg(argc, argv, 3, 10000, 1, 1ull << 40, "iterations", USAGE);
+    iterations = (unsigned long)bench_arg(argc, argv, 3, 40000, 1, 1ull << 40, "iterations", USAGE);
     objsize = (size_t)bench_arg(argc, argv, 4, 8, 1, 4096, "object_size", USAGE);
     writes = (unsigned long)bench_arg(argc, argv, 5, 1000, 1, 1ull << 40, "writes", USAGE);
     if (argc > 6) {
