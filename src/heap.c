@@ -454,15 +454,16 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p)
         slab_debug_poison(s, p);
     }
     ((void **)p)[1] = (void *)HAK_FREE_KEY;
-    if (h != NULL) {
+    if (h != NULL)
         HAK_COUNT(h->c.frees[s->cls], 1);
-        HAK_COUNT(h->c.remote_frees, 1);
-    }
 #ifdef HAKMEM_TEST_UNOWNED_DRAIN
     test_drain_unowned(s);
 #endif
-    if (likely(!slab_remote_push(s, p)))
+    if (likely(!slab_remote_push(s, p))) {
+        if (h != NULL)
+            HAK_COUNT(h->c.remote_frees, 1);
         return;
+    }
 
     /* The push cleared SLAB_PARKED: this thread owns s now (reclaim on
      * free).  Claim first, then drain. */

@@ -25,7 +25,8 @@ struct large_header {
     size_t usable;
 };
 
-static _Atomic uint64_t large_live_count, large_mapped_bytes;
+static _Atomic uint64_t large_live_count, large_mapped_bytes, large_allocs, large_frees,
+    large_requested;
 
 /* The header lives in the page just before the user pointer's page. */
 HAK_INLINE struct large_header *large_header_of(const void *p)
@@ -93,6 +94,8 @@ void *large_alloc(size_t size, size_t align)
     hdr->user = user;
     hdr->usable = (size_t)(base + map_size - user);
     large_account(1, (int64_t)map_size, (int64_t)hdr->usable);
+    atomic_fetch_add_explicit(&large_allocs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&large_requested, size, memory_order_relaxed);
     HAK_DEBUG_LOG("large block %p: %zu bytes mapped at %p", (void *)user, map_size, (void *)base);
     return user;
 }
@@ -103,6 +106,7 @@ void large_free(void *p, const char *fn)
     char *base = hdr->map_base;
     size_t map_size = hdr->map_size;
     large_account(-1, -(int64_t)map_size, -(int64_t)hdr->usable);
+    atomic_fetch_add_explicit(&large_frees, 1, memory_order_relaxed);
     hdr->magic = 0;
     /* Unregister before unmapping: the range may be reused at once. */
     chunk_map_set(p, CHUNK_NONE);
@@ -157,4 +161,7 @@ void large_stats_read(struct large_stats *st)
 {
     st->live = atomic_load_explicit(&large_live_count, memory_order_relaxed);
     st->bytes = atomic_load_explicit(&large_mapped_bytes, memory_order_relaxed);
+    st->allocs = atomic_load_explicit(&large_allocs, memory_order_relaxed);
+    st->frees = atomic_load_explicit(&large_frees, memory_order_relaxed);
+    st->requested = atomic_load_explicit(&large_requested, memory_order_relaxed);
 }

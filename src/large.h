@@ -13,6 +13,7 @@ size_t large_usable_size(const void *p, const char *fn);
 
 struct large_stats {
     uint64_t live, bytes;
+    uint64_t allocs, frees, requested; /* cumulative */
 };
 void large_stats_read(struct large_stats *st);
 

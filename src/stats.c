@@ -75,7 +75,7 @@ void stats_collect(struct hak_stats *st)
     if (in_use < 0) /* counters of two threads read at slightly different times */
         in_use = 0;
     peak_update(in_use);
-    st->bytes_requested = t.requested;
+    st->bytes_requested = t.requested + lg.requested;
     st->bytes_in_use = (uint64_t)in_use;
     st->bytes_in_use_peak = (uint64_t)atomic_load_explicit(&in_use_peak, memory_order_relaxed);
     st->bytes_mapped = os.mapped;
@@ -88,6 +88,8 @@ void stats_collect(struct hak_stats *st)
     st->slabs_reclaimed = t.reclaimed;
     st->superslabs_live = ss.live;
     st->superslabs_cached = ss.cached;
+    st->allocs += lg.allocs;
+    st->frees += lg.frees;
     st->large_live = lg.live;
     st->large_bytes = lg.bytes;
     st->threads_live = t.threads_live;
