@@ -8,8 +8,9 @@
  *       removed, so "no preload" really means the C library's malloc)
  *   -o  append the report to FILE instead of standard error
  *   -t  kill the child after SECONDS (report "timeout 1", exit 124)
- * The report is three or four "key value" lines: rss_kb, wall_s, status
- * and, after a timeout, timeout.  The exit status is the child's (128+N
+ * The report is "key value" lines: rss_kb, wall_s, cpu_s (user + system
+ * time of the child, which with wall_s shows how much the machine's load
+ * took away), status and, after a timeout, timeout.  The exit status is the child's (128+N
  * when it died of signal N). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -115,8 +116,11 @@ int main(int argc, char **argv)
         return 125;
     }
     /* ru_maxrss is in KiB on Linux. */
-    fprintf(f, "rss_kb %ld\nwall_s %.6f\nstatus %d\n", ru.ru_maxrss,
-            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9, code);
+    fprintf(f, "rss_kb %ld\nwall_s %.6f\ncpu_s %.6f\nstatus %d\n", ru.ru_maxrss,
+            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9,
+            (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6,
+            code);
     if (timed_out)
         fprintf(f, "timeout 1\n");
     if (f != stderr)
