@@ -16,9 +16,10 @@
 
 #define USAGE "active|passive [threads [iterations [object_size [writes]]]]"
 
+/* One per thread, each on its own cache lines (and a multiple of the
+ * alignment in size, as aligned_alloc wants). */
 struct task {
-    char *initial;  /* passive mode: block allocated by the main thread */
-    char pad[BENCH_CACHE_PAD];
+    _Alignas(BENCH_CACHE_PAD) char *initial; /* passive: the main thread's block */
 };
 
 static pthread_barrier_t go;

@@ -13,9 +13,10 @@
 
 #define USAGE "[operations [slots [max_size [threads]]]]"
 
+/* One per thread, each on its own cache lines (and a multiple of the
+ * alignment in size, as aligned_alloc wants). */
 struct task {
-    unsigned id;
-    char pad[BENCH_CACHE_PAD];
+    _Alignas(BENCH_CACHE_PAD) unsigned id;
 };
 
 static unsigned long long nops;
