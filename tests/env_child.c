@@ -3,7 +3,9 @@
  * writes nothing to stderr itself, so all stderr output is hakmem's.
  *   env_child basic        allocate and free a little, return from main
  *   env_child exit-thread  call exit() while another thread is allocating
- *   env_child threads      a few short threads, then return */
+ *   env_child threads      a few short threads, then return
+ *   env_child cache        map 48 MiB of blocks, free them, print on stdout
+ *                          what the SuperSlab cache kept (for HAKMEM_CACHE_MB) */
 #include "config.h"
 
 #include <pthread.h>
@@ -80,6 +82,38 @@ int main(int argc, char **argv)
             pthread_join(t[i], NULL);
         return 0;
     }
-    fprintf(stdout, "usage: env_child basic|exit-thread|threads\n");
+    if (strcmp(mode, "cache") == 0) {
+        enum { N = 768 }; /* 768 blocks of 64 KiB: 48 MiB */
+        static void *p[N];
+        struct hak_stats full, empty;
+        for (int i = 0; i < N; i++) {
+            p[i] = hak_malloc(65536);
+            if (!p[i])
+                return 3;
+            memset(p[i], 1, 65536);
+        }
+        memset(&full, 0, sizeof full);
+        if (hak_stats(&full, sizeof full) != 0 || full.superslabs_live == 0)
+            return 5;
+        for (int i = 0; i < N; i++)
+            hak_free(p[i]);
+        memset(&empty, 0, sizeof empty);
+        if (hak_stats(&empty, sizeof empty) != 0)
+            return 5;
+        /* bytes still mapped beyond the SuperSlabs still in use: the cache
+         * (and freed slabs not yet given back), in KiB */
+        unsigned long per_ss = (unsigned long)(full.bytes_mapped / full.superslabs_live);
+        unsigned long kept = (unsigned long)empty.bytes_mapped >
+                                     per_ss * (unsigned long)empty.superslabs_live
+                                 ? ((unsigned long)empty.bytes_mapped -
+                                    per_ss * (unsigned long)empty.superslabs_live) / 1024
+                                 : 0;
+        printf("cached=%lu kept_kib=%lu returned_kib=%lu in_use=%lu\n",
+               (unsigned long)empty.superslabs_cached, kept,
+               (unsigned long)(empty.bytes_returned / 1024),
+               (unsigned long)empty.bytes_in_use);
+        return 0;
+    }
+    fprintf(stdout, "usage: env_child basic|exit-thread|threads|cache\n");
     return 2;
 }

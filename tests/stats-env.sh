@@ -2,7 +2,9 @@
 # stats-env.sh - the environment variables hakmem reads at start-up:
 # HAKMEM_STATS=1/text/json prints statistics on stderr at exit (also when
 # exit() is called while another thread allocates), and a misspelt
-# HAKMEM_* variable draws exactly one warning naming the closest known one.
+# HAKMEM_* variable draws exactly one warning naming the closest known one,
+# a value not understood draws one line and is ignored, and HAKMEM_CACHE_MB
+# bounds what stays mapped after everything is freed.
 # Runs tests/env_child (built by make check) with a clean HAKMEM_* slate.
 set -u
 
@@ -105,13 +107,60 @@ check_typo HAKMEM_STATSS HAKMEM_STATS basic
 check_typo HAKMEM_CACHE_M HAKMEM_CACHE_MB basic
 check_typo HAKMEM_VERBOS HAKMEM_VERBOSE basic
 
-# 5. The known variables themselves draw no warning (HAKMEM_VERBOSE=1 may
-#    speak in a debug-guards build, so only the quiet ones are checked).
-for var in HAKMEM_CACHE_MB=4 HAKMEM_CACHE_MB=0; do
+# 5. Known variables with valid values draw no warning (HAKMEM_VERBOSE=1
+#    may speak in a debug-guards build, so only the quiet ones are checked;
+#    HAKMEM_CACHE_MB is also checked in 7).
+for var in HAKMEM_CACHE_MB=4 HAKMEM_VERBOSE=0; do
   n=known-$(echo "$var" | tr '=' '-')
   if run "$n" basic "$var"; then
     [ -s "$tmp/$n.err" ] && { bad "$var printed:"; sed 's/^/  | /' "$tmp/$n.err"; }
   fi
+done
+
+# 6. Values that are not understood: one line naming the variable, and
+#    the value is ignored (no statistics for a bad HAKMEM_STATS).
+check_bad_value() {
+  var=$1 val=$2
+  n=badval-$var
+  run "$n" basic "$var=$val" || return
+  nl=$(lines "$tmp/$n.err")
+  if [ "$nl" -ne 1 ] || ! grep -q "$var" "$tmp/$n.err"; then
+    bad "$var=$val: want one line naming $var, got $nl:"; sed 's/^/  | /' "$tmp/$n.err"
+  fi
+}
+check_bad_value HAKMEM_STATS bogus
+check_bad_value HAKMEM_CACHE_MB abc
+for val in 0 no ''; do
+  if run "stats-off-$val" basic "HAKMEM_STATS=$val"; then
+    [ -s "$tmp/stats-off-$val.err" ] && { bad "HAKMEM_STATS='$val' printed:"; sed 's/^/  | /' "$tmp/stats-off-$val.err"; }
+  fi
+done
+if run stats-yes basic HAKMEM_STATS=yes; then
+  [ "$(lines "$tmp/stats-yes.err")" -ge 2 ] || bad "HAKMEM_STATS=yes printed no table"
+fi
+
+# 7. HAKMEM_CACHE_MB bounds what stays mapped once 48 MiB of blocks are
+#    freed: nothing with 0, at most the budget (+1 MiB of slack for
+#    metadata) otherwise, and a large budget does keep SuperSlabs.
+field() { sed -n "s/.*$1=\([0-9]*\).*/\1/p" "$2"; }
+for mb in 0 4 default 64; do
+  n=cache-$mb
+  if [ $mb = default ]; then run "$n" cache || continue; budget=8
+  else run "$n" cache "HAKMEM_CACHE_MB=$mb" || continue; budget=$mb; fi
+  cached=$(field cached "$tmp/$n.out") kept=$(field kept_kib "$tmp/$n.out")
+  returned=$(field returned_kib "$tmp/$n.out")
+  if [ -z "$cached" ] || [ -z "$kept" ] || [ -z "$returned" ]; then
+    bad "cache ($mb): unexpected output: $(cat "$tmp/$n.out")"; continue
+  fi
+  [ "$kept" -le $((budget * 1024 + 1024)) ] ||
+    bad "HAKMEM_CACHE_MB=$mb: $kept KiB stay mapped after freeing everything (budget $budget MiB)"
+  [ -s "$tmp/$n.err" ] && { bad "HAKMEM_CACHE_MB=$mb printed:"; sed 's/^/  | /' "$tmp/$n.err"; }
+  case $mb in
+    0) [ "$cached" -eq 0 ] || bad "HAKMEM_CACHE_MB=0 still caches $cached SuperSlabs"
+       [ "$returned" -ge $((40 * 1024)) ] ||
+         bad "HAKMEM_CACHE_MB=0 returned only $returned KiB of 48 MiB freed" ;;
+    64) [ "$cached" -ge 1 ] || bad "HAKMEM_CACHE_MB=64 cached no SuperSlab of 48 MiB freed" ;;
+  esac
 done
 
 if [ $fail -eq 0 ]; then echo "stats-env: all checks passed (python3 JSON check: $have_python)"; fi
