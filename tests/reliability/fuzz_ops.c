@@ -330,21 +330,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #else /* the replay program of make check */
 
-static void *nop_thread(void *arg) { return arg; }
-
-/* In an override build the C library allocates with hakmem too: new
- * thread stacks get a DTV that lives on in glibc's stack cache.  Filling
- * the cache first keeps the per-input balance exact. */
-static void warm_up_threads(void)
-{
-    pthread_t t[16];
-    for (int i = 0; i < 16; i++)
-        if (pthread_create(&t[i], NULL, nop_thread, NULL) != 0)
-            fuzz_fail("pthread_create failed");
-    for (int i = 0; i < 16; i++)
-        pthread_join(t[i], NULL);
-}
-
 static int replay_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -467,7 +452,7 @@ int main(int argc, char **argv)
         write_seeds(argv[2]);
         return 0;
     }
-    warm_up_threads();
+    rel_warm_up_threads(8);
     int total = 0;
     if (argc > 1) {
         for (int i = 1; i < argc; i++) {

@@ -146,3 +146,36 @@ fuzz-seeds: tests/reliability/fuzz_ops_replay
 .PHONY: fuzz fuzz-seeds
 CLEANFILES += tests/reliability/fuzz_ops_fuzzer tests/reliability/fuzz-crash-* \
 	tests/reliability/fuzz-corpus/*
+
+## ---- 3. fault injection -------------------------------------------------
+## (a) white-box: linked with the internals for os_pages_fail_after().
+check_PROGRAMS += tests/reliability/fault_inject
+tests_reliability_fault_inject_SOURCES = tests/reliability/fault_inject.c \
+	tests/reliability/rel_common.h
+tests_reliability_fault_inject_CFLAGS = $(rel_cflags)
+tests_reliability_fault_inject_LDFLAGS = $(rel_ldflags)
+tests_reliability_fault_inject_LDADD = src/libhakmem-core.la
+TESTS += tests/reliability/fault_inject
+## (b) a real address-space limit (ulimit -v) on the shared library.
+check_PROGRAMS += tests/reliability/ulimit_alloc
+tests_reliability_ulimit_alloc_SOURCES = tests/reliability/ulimit_alloc.c \
+	tests/reliability/rel_common.h
+tests_reliability_ulimit_alloc_CFLAGS = $(rel_cflags)
+tests_reliability_ulimit_alloc_LDFLAGS = $(rel_ldflags)
+tests_reliability_ulimit_alloc_LDADD = src/libhakmem.la
+TESTS += tests/reliability/ulimit.sh
+EXTRA_DIST += tests/reliability/ulimit.sh
+
+## ---- 4. fork while threads allocate; 6. memory returned ----------------
+check_PROGRAMS += tests/reliability/fork_threads tests/reliability/rss_return
+tests_reliability_fork_threads_SOURCES = tests/reliability/fork_threads.c \
+	tests/reliability/rel_common.h
+tests_reliability_fork_threads_CFLAGS = $(rel_cflags)
+tests_reliability_fork_threads_LDFLAGS = $(rel_ldflags)
+tests_reliability_fork_threads_LDADD = src/libhakmem.la
+tests_reliability_rss_return_SOURCES = tests/reliability/rss_return.c \
+	tests/reliability/rel_common.h
+tests_reliability_rss_return_CFLAGS = $(rel_cflags)
+tests_reliability_rss_return_LDFLAGS = $(rel_ldflags)
+tests_reliability_rss_return_LDADD = src/libhakmem.la
+TESTS += tests/reliability/fork_threads tests/reliability/rss_return

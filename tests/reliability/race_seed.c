@@ -236,30 +236,6 @@ static int pin_two_cpus(long want)
     return n;
 }
 
-static void *nop_thread(void *arg) { return arg; }
-
-static void *spawn_one(void *arg)
-{
-    pthread_t t;
-    if (pthread_create(&t, NULL, nop_thread, NULL) == 0)
-        pthread_join(t, NULL);
-    return arg;
-}
-
-/* In an override build the C library allocates with hakmem too: the
- * first threads give their cached stacks a DTV (calloc) that lives on
- * with the stack cache.  Filling that cache before the baseline is taken
- * keeps the balance exact. */
-static void warm_up_threads(void)
-{
-    pthread_t t[16];
-    for (int i = 0; i < 16; i++)
-        if (pthread_create(&t[i], NULL, spawn_one, NULL) != 0)
-            rel_fail(prog, "pthread_create failed");
-    for (int i = 0; i < 16; i++)
-        pthread_join(t[i], NULL);
-}
-
 static long held_blocks(void)
 {
     long n = 0;
@@ -323,7 +299,7 @@ int main(int argc, char **argv)
     pthread_t *lanes = calloc((size_t)nthreads, sizeof *lanes);
     if (lanes == NULL)
         rel_fail(prog, "no memory for %ld lanes", nthreads);
-    warm_up_threads();
+    rel_warm_up_threads(16);
     struct hak_stats base = rel_stats(prog);
     double t0 = now_sec();
     for (long g = 0; g < ngens; g++) {
