@@ -9,6 +9,14 @@
 
 #include "hak_test.h"
 
+static struct hak_stats stats_now(void)
+{
+    struct hak_stats st;
+    memset(&st, 0, sizeof st);
+    ck_assert_int_eq(hak_stats(&st, sizeof st), 0);
+    return st;
+}
+
 /* A random block size: mostly small, sometimes medium, rarely big. */
 static size_t rand_size(uint64_t *rng)
 {
@@ -185,6 +193,14 @@ START_TEST(test_producer_consumer)
         want += (s & 7) != 0;
     ck_assert_uint_eq(atomic_load(&pc_consumed), want * PC_PRODUCERS);
     ck_assert_int_eq(hak_check(), 0);
+    /* producers kept allocating while consumers freed their blocks: remote
+     * frees happened and the owners drained them */
+    struct hak_stats st = stats_now();
+    ck_assert_uint_ge(st.remote_frees, 1);
+    ck_assert_uint_ge(st.remote_drains, 1);
+    ck_assert_uint_ge(st.remote_drained, st.remote_drains);
+    ck_assert_uint_le(st.remote_drained, st.remote_frees);
+    ck_assert_uint_ge(st.threads_exited, PC_PRODUCERS + PC_CONSUMERS);
 }
 END_TEST
 
@@ -303,6 +319,12 @@ START_TEST(test_exit_while_freed_adoption)
         HK_ASSERT_NO_THREAD_ERROR();
         ck_assert_int_eq(hak_check(), 0);
     }
+    /* abandoned slabs with free room were taken over, by an allocating
+     * thread or by a freeing one; otherwise exited threads leak slabs */
+    struct hak_stats st = stats_now();
+    ck_assert_msg(st.slabs_adopted + st.slabs_reclaimed >= 1,
+                  "no abandoned slab was ever adopted or reclaimed");
+    ck_assert_uint_ge(st.threads_exited, AD_ROUNDS * (2 * AD_OWNERS + 1));
 }
 END_TEST
 
@@ -459,6 +481,7 @@ START_TEST(test_larson)
         la_slots[i].tag = hk_rand(&rng);
         hk_stamp(la_slots[i].p, n, la_slots[i].tag);
     }
+    struct hak_stats before = stats_now();
     la_deadline = hk_now() + LA_SECONDS;
     for (unsigned t = 0; t < LA_THREADS; t++) {
         struct la_chain *c = &la_chains[t];
@@ -489,6 +512,9 @@ START_TEST(test_larson)
     fprintf(stderr, "larson: %u thread generations, %lu free+malloc pairs\n", generations,
             (unsigned long)atomic_load(&la_ops));
     ck_assert_uint_ge(generations, LA_THREADS);
+    /* every generation allocated, so every one had a heap to retire */
+    struct hak_stats after = stats_now();
+    ck_assert_uint_ge(after.threads_exited - before.threads_exited, generations);
     /* everything left is checked and freed by the test thread */
     for (unsigned i = 0; i < LA_THREADS * LA_SLOTS; i++) {
         ck_assert_msg(hk_stamp_ok(la_slots[i].p, la_slots[i].n, la_slots[i].tag),
