@@ -5,7 +5,10 @@
  *   env_child exit-thread  call exit() while another thread is allocating
  *   env_child threads      a few short threads, then return
  *   env_child cache        map 48 MiB of blocks, free them, print on stdout
- *                          what the SuperSlab cache kept (for HAKMEM_CACHE_MB) */
+ *                          what the SuperSlab cache kept (for HAKMEM_CACHE_MB)
+ *   env_child preinit      allocate first from a .preinit_array function, which
+ *                          runs before the C library has set up environ (as
+ *                          sanitizer runtimes do), then as "basic" */
 #include "config.h"
 
 #include <pthread.h>
@@ -51,9 +54,22 @@ static void *short_thread(void *arg)
     return NULL;
 }
 
+/* Runs before any shared library's constructor, hakmem's and libc's
+ * included; only for the "preinit" mode. */
+static void early_alloc(int argc, char **argv, char **envp)
+{
+    (void)envp;
+    if (argc > 1 && strcmp(argv[1], "preinit") == 0)
+        hak_free(hak_malloc(24));
+}
+__attribute__((section(".preinit_array"), used))
+static void (*const early_alloc_entry)(int, char **, char **) = early_alloc;
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "basic";
+    if (strcmp(mode, "preinit") == 0)
+        mode = "basic";
     if (strcmp(mode, "basic") == 0) {
         work(1, 5000);
         void *big = hak_malloc(2 << 20);
@@ -114,6 +130,6 @@ int main(int argc, char **argv)
                (unsigned long)empty.bytes_in_use);
         return 0;
     }
-    fprintf(stdout, "usage: env_child basic|exit-thread|threads|cache\n");
+    fprintf(stdout, "usage: env_child basic|exit-thread|threads|cache|preinit\n");
     return 2;
 }
