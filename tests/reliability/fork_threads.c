@@ -4,7 +4,13 @@
  * free blocks the vanished threads made, pass hak_check(), and exec a
  * program.  Repeated many times; the parent checks every exit status.
  *
- * Usage: fork_threads [forks] (default 40, the make check form). */
+ * Two phases of that: "mixed" (workers pass blocks of all sizes through
+ * shared slots) and "tight" (workers do nothing but malloc+free of one
+ * size, so a fork often lands inside the lock-free fast path, and the
+ * child allocates that size until it adopts the vanished threads' slabs,
+ * then checks them).
+ *
+ * Usage: fork_threads [forks] (default 40 per phase, the make check form). */
 #define _GNU_SOURCE
 #include "rel_common.h"
 
@@ -50,6 +56,46 @@ static int stamp_ok(const void *p, size_t size, uint64_t tag)
     if (rel_verify(p, size < 256 ? size : 256, tag) != SIZE_MAX)
         return 0;
     return size <= 512 || rel_verify((const char *)p + size - 256, 256, ~tag) == SIZE_MAX;
+}
+
+#define TIGHT_SIZE 48
+
+static void *tight_worker(void *arg)
+{
+    (void)arg;
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        for (int i = 0; i < 64; i++) {
+            volatile char *p = hak_malloc(TIGHT_SIZE);
+            if (p == NULL)
+                rel_fail(prog, "hak_malloc(%d) failed in a worker", TIGHT_SIZE);
+            p[2 * sizeof(void *)] = 1;
+            hak_free((void *)p);
+        }
+        atomic_fetch_add_explicit(&worker_ops, 64, memory_order_relaxed);
+    }
+    return NULL;
+}
+
+/* Child of the tight phase: takes over the vanished workers' slabs of
+ * TIGHT_SIZE by allocating that size, checks them, execs. */
+static void tight_child(void)
+{
+    static void *blocks[12000];
+    int n = 0;
+    while (n < 12000) {
+        blocks[n] = hak_malloc(TIGHT_SIZE);
+        if (blocks[n] == NULL)
+            _exit(10);
+        n++;
+    }
+    if (hak_check() != 0)
+        _exit(15);
+    for (int i = 0; i < n; i++)
+        hak_free(blocks[i]);
+    if (hak_check() != 0)
+        _exit(15);
+    execl("/bin/true", "true", (char *)NULL);
+    _exit(16);
 }
 
 static void *worker(void *arg)
@@ -138,6 +184,55 @@ static void child(unsigned round)
     _exit(16);
 }
 
+static const char *step[] = {"allocate small", "allocate large",
+                             "verify or free a block of a vanished thread",
+                             "verify own small block", "verify own large block", "hak_check",
+                             "exec"};
+
+/* forks times: let the workers run, fork, check how the child ended. */
+static void fork_rounds(const char *phase, long forks, int tight)
+{
+    for (long r = 0; r < forks; r++) {
+        uint_fast64_t seen = atomic_load(&worker_ops);
+        while (atomic_load(&worker_ops) < seen + 200)
+            sched_yield();
+        pid_t pid = fork();
+        if (pid < 0)
+            rel_fail(prog, "fork: %s", strerror(errno));
+        if (pid == 0) {
+            if (tight)
+                tight_child();
+            child((unsigned)r);
+        }
+        int status;
+        if (waitpid(pid, &status, 0) != pid)
+            rel_fail(prog, "waitpid: %s", strerror(errno));
+        if (WIFSIGNALED(status))
+            rel_fail(prog, "%s phase, fork %ld: child killed by signal %d", phase, r + 1,
+                     WTERMSIG(status));
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            int code = WEXITSTATUS(status);
+            rel_fail(prog, "%s phase, fork %ld: child exited with %d (%s)", phase, r + 1, code,
+                     code >= 10 && code <= 16 ? step[code - 10] : "exec'd program failed");
+        }
+    }
+}
+
+static void start_workers(pthread_t *t, void *(*fn)(void *))
+{
+    atomic_store(&stop, 0);
+    for (int i = 0; i < NTHREADS; i++)
+        if (pthread_create(&t[i], NULL, fn, (void *)(uintptr_t)(i + 1)) != 0)
+            rel_fail(prog, "pthread_create failed");
+}
+
+static void stop_workers(pthread_t *t)
+{
+    atomic_store(&stop, 1);
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_join(t[i], NULL);
+}
+
 int main(int argc, char **argv)
 {
     long forks = argc > 1 ? strtol(argv[1], NULL, 10) : 40;
@@ -146,46 +241,28 @@ int main(int argc, char **argv)
     for (int k = 0; k < NSLOTS; k++)
         pthread_mutex_init(&slots[k].lock, NULL);
     pthread_t t[NTHREADS];
-    for (int i = 0; i < NTHREADS; i++)
-        if (pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)(i + 1)) != 0)
-            rel_fail(prog, "pthread_create failed");
 
-    static const char *step[] = {"allocate small", "allocate large", "verify or free a block"
-                                 " of a vanished thread", "verify own small block",
-                                 "verify own large block", "hak_check", "exec"};
-    for (long r = 0; r < forks; r++) {
-        /* let the workers get going between forks */
-        uint_fast64_t seen = atomic_load(&worker_ops);
-        while (atomic_load(&worker_ops) < seen + 200)
-            sched_yield();
-        pid_t pid = fork();
-        if (pid < 0)
-            rel_fail(prog, "fork: %s", strerror(errno));
-        if (pid == 0)
-            child((unsigned)r);
-        int status;
-        if (waitpid(pid, &status, 0) != pid)
-            rel_fail(prog, "waitpid: %s", strerror(errno));
-        if (WIFSIGNALED(status))
-            rel_fail(prog, "fork %ld: child killed by signal %d", r + 1, WTERMSIG(status));
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            int code = WEXITSTATUS(status);
-            rel_fail(prog, "fork %ld: child exited with %d (%s)", r + 1, code,
-                     code >= 10 && code <= 16 ? step[code - 10] : "exec'd program failed");
-        }
-    }
-    atomic_store(&stop, 1);
-    for (int i = 0; i < NTHREADS; i++)
-        pthread_join(t[i], NULL);
+    start_workers(t, worker);
+    fork_rounds("mixed", forks, 0);
+    stop_workers(t);
+    uint_fast64_t mixed_ops = atomic_load(&worker_ops);
     for (int k = 0; k < NSLOTS; k++)
         if (slots[k].p != NULL) {
             if (!stamp_ok(slots[k].p, slots[k].size, slots[k].tag))
                 rel_fail(prog, "block %p overwritten", slots[k].p);
             hak_free(slots[k].p);
+            slots[k].p = NULL;
         }
+
+    start_workers(t, tight_worker);
+    fork_rounds("tight", forks, 1);
+    stop_workers(t);
+
     if (hak_check() != 0)
         rel_fail(prog, "hak_check() failed in the parent");
-    printf("%s: %ld forks while %d threads allocated (%llu operations): all children OK\n", prog,
-           forks, NTHREADS, (unsigned long long)atomic_load(&worker_ops));
+    printf("%s: %ld forks while %d threads passed blocks around (%llu operations), %ld while"
+           " they did malloc+free of %d bytes (%llu): all children OK\n",
+           prog, forks, NTHREADS, (unsigned long long)mixed_ops, forks, TIGHT_SIZE,
+           (unsigned long long)(atomic_load(&worker_ops) - mixed_ops));
     return 0;
 }

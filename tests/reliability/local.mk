@@ -179,3 +179,21 @@ tests_reliability_rss_return_CFLAGS = $(rel_cflags)
 tests_reliability_rss_return_LDFLAGS = $(rel_ldflags)
 tests_reliability_rss_return_LDADD = src/libhakmem.la
 TESTS += tests/reliability/fork_threads tests/reliability/rss_return
+
+## ---- 5. real programs under LD_PRELOAD (override build; else skip) -----
+## Short forms in make check (python test_list test_dict, sqlite3 20000
+## rows, git 40 commits: about 5 s); redis only in the long form.
+rel_preload_tests = tests/reliability/preload-python.sh \
+	tests/reliability/preload-git.sh tests/reliability/preload-sqlite.sh \
+	tests/reliability/preload-redis.sh
+TESTS += $(rel_preload_tests)
+EXTRA_DIST += $(rel_preload_tests) tests/reliability/preload-lib.sh \
+	tests/reliability/long-stress.sh
+
+## ---- make check-long ----------------------------------------------------
+## The long forms through the same harness (logs in tests/reliability/),
+## REL_LONG=1 selecting them; about 10 minutes on 2 cores.
+rel_long_tests = tests/reliability/long-stress.sh $(rel_preload_tests)
+check-long:
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(rel_long_tests)' REL_LONG=1
+.PHONY: check-long

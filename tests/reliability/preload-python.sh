@@ -1,0 +1,44 @@
+#!/bin/sh
+# preload-python.sh - CPython's own regression tests for its core types,
+# run with hakmem preloaded and PYTHONMALLOC=malloc (every object goes
+# through malloc, not pymalloc's arenas): must pass as they do without.
+# Short form (make check): test_list test_dict; long (REL_LONG=1):
+# test_list test_dict test_set test_unicode test_bytes test_threading.
+# Needs Debian's python3 and libpython3.11-testsuite.
+set -u
+. "${REL_SCRIPTS:-$(dirname "$0")}/preload-lib.sh"
+
+# Debian's interpreter: its test package is the one the testsuite installs
+# (another python3 earlier in PATH may have none).
+py=${REL_PYTHON:-/usr/bin/python3}
+[ -x "$py" ] || need python3:python3
+if ! "$py" -c 'import test.libregrtest, test.test_list' >/dev/null 2>&1; then
+  echo "$rel_name: $py has no regression tests (Debian package libpython3.11-testsuite); skipped"
+  exit 77
+fi
+if [ "$long" = 1 ]; then
+  tests="test_list test_dict test_set test_unicode test_bytes test_threading"
+else
+  tests="test_list test_dict"
+fi
+
+cd "$tmp" || exit 99
+echo "$rel_name: $py -m test $tests (LD_PRELOAD, PYTHONMALLOC=malloc)"
+HAKMEM_STATS=json PYTHONMALLOC=malloc with_hakmem "$py" -m test --timeout 1200 $tests \
+  >"$tmp/out" 2>"$tmp/stats"
+rc=$?
+tail -n 6 "$tmp/out"
+if [ $rc -ne 0 ]; then
+  # Is it hakmem, or does this Python fail these tests anyway?
+  PYTHONMALLOC=malloc "$py" -m test --timeout 1200 $tests >"$tmp/ref" 2>&1
+  if [ $? -ne 0 ]; then
+    echo "$rel_name: the tests fail without hakmem too; skipped"
+    tail -n 20 "$tmp/ref"
+    exit 77
+  fi
+  echo "$rel_name: FAIL: the tests pass without hakmem and fail with it (status $rc)"
+  grep -v '^{' "$tmp/stats" | tail -n 20
+  exit 1
+fi
+proves_hakmem "$tmp/stats" || exit 1
+echo "$rel_name: passed with hakmem"
