@@ -1,7 +1,8 @@
 /* check_threads.c - hakmem under threads: blocks freed by other threads
- * (remote frees), threads exiting while their blocks are still being freed
- * (abandoned slabs and adoption), a Larson-shaped churn of 30 threads with
- * successors, and fork() while other threads allocate.  Every block carries
+ * (remote frees) or resized by them (remote realloc), threads exiting
+ * while their blocks are still being freed (abandoned slabs and adoption),
+ * a Larson-shaped churn of 30 threads with successors, and fork() while
+ * other threads allocate.  Every block carries
  * a stamp naming its holder, so a block handed out twice is caught. */
 #include "config.h"
 
@@ -376,6 +377,97 @@ START_TEST(test_thread_churn)
 }
 END_TEST
 
+/* ---- realloc and aligned blocks across threads ------------------------- */
+
+enum { RR_BLOCKS = 6000 };
+
+struct rr_block {
+    void *p;
+    size_t n;
+    size_t align;
+};
+static struct rr_block rr[RR_BLOCKS];
+static pthread_barrier_t rr_barrier;
+static atomic_int rr_stop;
+
+/* Allocates plain and aligned blocks, hands them over, then keeps
+ * allocating from the same classes while they are resized elsewhere. */
+static void *rr_owner(void *arg)
+{
+    (void)arg;
+    uint64_t rng = hk_seed(31337);
+    for (unsigned i = 0; i < RR_BLOCKS; i++) {
+        size_t n = rand_size(&rng);
+        size_t a = (i % 3 == 0) ? (size_t)16 << (hk_rand(&rng) % 13) : 0; /* to 64 KiB */
+        void *p = a ? hak_aligned_alloc(a, n) : hak_malloc(n);
+        if (!p || (a && !hk_aligned(p, a))) {
+            hk_thread_fail("owner: allocation of %zu (align %zu) failed or misaligned", n, a);
+            break;
+        }
+        hk_fill(p, n, i);
+        rr[i].p = p;
+        rr[i].n = n;
+        rr[i].align = a;
+    }
+    pthread_barrier_wait(&rr_barrier);
+    void *keep[128] = {0};
+    for (unsigned k = 0; !atomic_load_explicit(&rr_stop, memory_order_relaxed); k++) {
+        unsigned j = k & 127;
+        hak_free(keep[j]);
+        keep[j] = hak_malloc(rand_size(&rng));
+    }
+    for (unsigned j = 0; j < 128; j++)
+        hak_free(keep[j]);
+    return NULL;
+}
+
+/* realloc (grow, shrink, into the large path) and free of blocks whose
+ * owner is alive and busy */
+START_TEST(test_remote_realloc_aligned)
+{
+    pthread_t t;
+    ck_assert_int_eq(pthread_barrier_init(&rr_barrier, NULL, 2), 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, rr_owner, NULL), 0);
+    pthread_barrier_wait(&rr_barrier);
+    uint64_t rng = hk_seed(4242);
+    for (unsigned i = 0; i < RR_BLOCKS && !hk_failed(); i++) {
+        size_t n = rr[i].n, m;
+        switch (hk_rand(&rng) % 4) {
+        case 0: m = n / 2 + 1; break;
+        case 1: m = n * 3; break;
+        case 2: m = n + 1; break;
+        default: m = (i % 97 == 0) ? HK_MiB + n : n * 2; break;
+        }
+        char *q = hak_realloc(rr[i].p, m);
+        HK_REQUIRE(q != NULL, "remote realloc %zu -> %zu failed", n, m);
+        HK_REQUIRE(hk_aligned(q, HK_MIN_ALIGN), "remote realloc misaligned");
+        size_t keep = n < m ? n : m;
+        size_t bad = hk_verify(q, keep, i);
+        HK_REQUIRE(bad == SIZE_MAX, "remote realloc of block %u (%zu -> %zu, align %zu) lost "
+                   "byte %zu", i, n, m, rr[i].align, bad);
+        HK_REQUIRE(hak_usable_size(q) >= m, "remote realloc: usable %zu < %zu",
+                   hak_usable_size(q), m);
+        rr[i].p = q;
+        rr[i].n = keep;
+    }
+    /* every other one is freed here, the rest after the owner exited */
+    for (unsigned i = 0; i < RR_BLOCKS; i += 2) {
+        HK_REQUIRE(hk_verify(rr[i].p, rr[i].n, i) == SIZE_MAX, "block %u changed", i);
+        hak_free(rr[i].p);
+    }
+    atomic_store(&rr_stop, 1);
+    pthread_join(t, NULL);
+    HK_ASSERT_NO_THREAD_ERROR();
+    for (unsigned i = 1; i < RR_BLOCKS; i += 2) {
+        HK_REQUIRE(hk_verify(rr[i].p, rr[i].n, i) == SIZE_MAX,
+                   "block %u changed after its owner exited", i);
+        hak_free(rr[i].p);
+    }
+    pthread_barrier_destroy(&rr_barrier);
+    ck_assert_int_eq(hak_check(), 0);
+}
+END_TEST
+
 /* ---- Larson-shaped churn ------------------------------------------------ */
 
 enum { LA_THREADS = 30, LA_SLOTS = 400, LA_ROUNDS = 20000, LA_MAX_GENERATIONS = 1000 };
@@ -668,6 +760,7 @@ static Suite *threads_suite(void)
     tcase_add_test(tc, test_producer_consumer);
     tcase_add_test(tc, test_exit_while_freed_adoption);
     tcase_add_test(tc, test_thread_churn);
+    tcase_add_test(tc, test_remote_realloc_aligned);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("larson");
