@@ -76,8 +76,10 @@ static bool parse_flag(const char *v)
     return v != NULL && *v != '\0' && strcmp(v, "0") != 0 && strcmp(v, "no") != 0;
 }
 
-void env_init(void)
+bool env_init(void)
 {
+    if (environ == NULL)
+        return false;
     const char *v = getenv("HAKMEM_STATS");
     if (v != NULL && *v != '\0') {
         if (strcmp(v, "json") == 0)
@@ -106,4 +108,5 @@ void env_init(void)
         if (!is_known(*e, len))
             warn_unknown(*e, len);
     }
+    return true;
 }

@@ -14,7 +14,10 @@ struct hak_env {
 
 extern struct hak_env hak_env;
 
-/* Reads the variables and warns once about unknown HAKMEM_* names. */
-void env_init(void);
+/* Reads the variables and warns once about unknown HAKMEM_* names.  When
+ * the first allocation comes before the C library has set up `environ`
+ * (a preinit function, a sanitizer runtime), there is nothing to read
+ * yet: env_init returns false and is called again from the constructor. */
+bool env_init(void);
 
 #endif /* HAKMEM_ENV_H */

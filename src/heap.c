@@ -371,17 +371,51 @@ void heap_thread_exit(void *arg)
     /* Later frees from this thread's remaining destructors start over on
      * the empty heap (and re-register the key if they need a heap). */
     hak_tls_heap = &hak_empty_heap;
+    h->busy = 1;
     heap_retire(h);
+}
+
+/* A fork child's copy of a slab of a vanished thread that may have been
+ * inside a fast path: its lists are whole (each push and pop is one
+ * store), but `used` may be one off.  Recounts it from the lists; blocks
+ * the vanished thread held count as used, so they are never reused.
+ * False when the free list is not sound. */
+static bool slab_recount(struct slab *s)
+{
+    uint32_t nfree = 0;
+    for (void **b = s->free; b != NULL; b = b[0])
+        if (!slab_is_block(s, b) || ++nfree > s->capacity)
+            return false;
+    uint32_t carved = (uint32_t)((size_t)(s->bump - s->start) / s->block_size);
+    if (nfree > carved)
+        return false;
+    s->used = carved - nfree;
+    return true;
+}
+
+static bool heap_recount(struct heap *h)
+{
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+        if (h->current[c] != &sentinel_slab && !slab_recount(h->current[c]))
+            return false;
+        struct slab *s = h->owned[c];
+        for (uint32_t i = 0; s != NULL && i < h->owned_count[c]; i++, s = s->next)
+            if (!slab_recount(s))
+                return false;
+    }
+    return true;
 }
 
 void heap_fork_child(void)
 {
-    /* Only the forking thread survives; every other heap's owner is gone,
-     * so this thread may give their slabs up on their behalf. */
+    /* Only the forking thread survives.  The heaps of the others are given
+     * up on their behalf, unless their thread was in a slow path editing
+     * its lists: that heap is left alone, its memory lost to the child but
+     * nothing corrupted. */
     struct heap *self = hak_tls_heap, *h, *next;
     for (h = heaps_live; h != NULL; h = next) {
         next = h->reg_next;
-        if (h != self)
+        if (h != self && !h->busy && heap_recount(h))
             heap_retire(h);
     }
 }
@@ -403,7 +437,9 @@ void *heap_alloc_slow(size_t size, unsigned cls)
             return NULL;
         }
     }
+    h->busy = 1;
     void *b = heap_refill(h, cls);
+    h->busy = 0;
     if (unlikely(b == NULL)) {
         errno = ENOMEM;
         return NULL;
@@ -417,9 +453,11 @@ void heap_slab_emptied(struct heap *h, struct slab *s)
 {
     /* Not the current slab (the next allocation would want that back):
      * an empty slab goes back to its SuperSlab. */
+    h->busy = 1;
     ring_unlink(h, s);
     atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
     ss_slab_release(s);
+    h->busy = 0;
 }
 
 #ifdef HAKMEM_TEST_UNOWNED_DRAIN
@@ -472,15 +510,17 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p)
         slab_abandon(s, 0);
         return;
     }
+    h->busy = 1;
     slab_after_claim(s, h->id);
     HAK_COUNT(h->c.reclaimed, 1);
     heap_drain(h, s);
     if (s->used == 0) {
         atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
         ss_slab_release(s);
-        return;
+    } else {
+        ring_insert_head(h, s);
     }
-    ring_insert_head(h, s);
+    h->busy = 0;
 }
 
 /* ---- statistics and checking ------------------------------------------- */

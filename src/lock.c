@@ -29,7 +29,8 @@ void hak_locks_postfork_parent(void)
 
 void hak_locks_postfork_child(void)
 {
-    /* The child has one thread, the one that forked and holds every lock. */
-    for (int i = 0; i < HAK_LOCK_COUNT; i++)
-        pthread_mutex_init(&hak_locks[i].mutex, NULL);
+    /* The child's one thread is the one that forked, and it holds every
+     * lock: releasing them is valid (re-initialising a held mutex is not). */
+    for (int i = HAK_LOCK_COUNT - 1; i >= 0; i--)
+        hak_lock_release(&hak_locks[i]);
 }

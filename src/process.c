@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 _Atomic int hak_init_state;
+static bool env_read;
 static __thread bool init_running_here __attribute__((tls_model("initial-exec")));
 
 static void atfork_prepare(void) { hak_locks_prefork(); }
@@ -41,7 +42,7 @@ void hak_process_init_slow(void)
         return;
     }
     init_running_here = true;
-    env_init();
+    env_read = env_init();
     ss_set_cache_limit(hak_env.cache_bytes);
     heap_process_init();
     diag_install_fault_handler();
@@ -52,7 +53,12 @@ void hak_process_init_slow(void)
     HAK_DEBUG_LOG("hakmem started in process %d (debug guards on)", (int)getpid());
 }
 
-__attribute__((constructor)) static void hak_process_ctor(void) { hak_process_init(); }
+__attribute__((constructor)) static void hak_process_ctor(void)
+{
+    hak_process_init();
+    if (!env_read && (env_read = env_init()))
+        ss_set_cache_limit(hak_env.cache_bytes);
+}
 
 __attribute__((destructor)) static void hak_process_dtor(void)
 {
