@@ -19,6 +19,19 @@
 
 #include "hakmem.h"
 
+/* REL_TSAN: built with ThreadSanitizer (gcc and clang spell it apart);
+ * such runs are 5-20 times slower, so tests shorten their default form. */
+#if defined(__SANITIZE_THREAD__)
+#define REL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define REL_TSAN 1
+#endif
+#endif
+#ifndef REL_TSAN
+#define REL_TSAN 0
+#endif
+
 /* Test-harness exit codes (automake's parallel harness). */
 #define REL_EXIT_SKIP 77
 #define REL_EXIT_HARD 99

@@ -20,17 +20,6 @@
 
 static const char *prog = "rss_return";
 
-#if defined(__SANITIZE_THREAD__)
-#define REL_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define REL_TSAN 1
-#endif
-#endif
-#ifndef REL_TSAN
-#define REL_TSAN 0
-#endif
-
 #define RSS_BOUND ((size_t)64 << 20)
 #define IN_USE_BOUND ((uint64_t)1 << 20)
 
