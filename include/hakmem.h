@@ -6,8 +6,10 @@
  * Environment variables read by the library (all documented in hakmem(7)):
  *   HAKMEM_STATS       "1" (or "text") prints statistics to stderr at exit,
  *                      "json" prints them as JSON.
- *   HAKMEM_CACHE_MB    megabytes of free SuperSlabs kept mapped for reuse
- *                      before memory is returned to the OS (default 8).
+ *   HAKMEM_CACHE_MB    megabytes of freed memory kept mapped for reuse before
+ *                      it is returned to the OS (default 128): freed large
+ *                      blocks, each for about a second at most, and up to
+ *                      a sixteenth of it in free SuperSlabs and slab pages.
  *   HAKMEM_VERBOSE     "1" prints start-up, shutdown and diagnostic messages
  *                      (only in builds configured with --enable-debug-guards).
  * Any other variable whose name starts with HAKMEM_ is reported once on

@@ -13,7 +13,7 @@ extern char **environ;
 
 struct hak_env hak_env = {
     .stats = HAK_STATS_OFF,
-    .cache_bytes = (size_t)8 << 20,
+    .cache_bytes = (size_t)128 << 20,
     .verbose = false,
 };
 

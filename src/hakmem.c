@@ -12,7 +12,7 @@
 
 /* ---- shared slow paths -------------------------------------------------- */
 
-void *api_alloc_large(size_t size) { return large_alloc(size, 0); }
+void *api_alloc_large(size_t size) { return large_alloc(size, 0, false); }
 
 void api_free_large_or_invalid(void *p, const char *fn)
 {
@@ -29,9 +29,10 @@ void *api_calloc(size_t nmemb, size_t size)
         errno = ENOMEM;
         return NULL;
     }
+    if (total > HAK_SMALL_MAX)
+        return large_alloc(total, 0, true); /* a fresh mapping: already zero */
     void *p = api_alloc(total);
-    /* Large blocks are fresh mappings, already zero. */
-    if (p != NULL && total <= HAK_SMALL_MAX)
+    if (p != NULL)
         memset(p, 0, total);
     return p;
 }
@@ -90,7 +91,7 @@ static void *aligned_alloc_checked(size_t alignment, size_t size)
             if (hak_class_size[c] % alignment == 0)
                 return api_alloc(hak_class_size[c]);
     }
-    return large_alloc(size, alignment);
+    return large_alloc(size, alignment, false);
 }
 
 void *api_aligned_alloc(size_t alignment, size_t size)

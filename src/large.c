@@ -1,6 +1,8 @@
 /* large.c - one mapping per block, 2 MiB aligned so that the chunk holding
  * the user pointer belongs to this block alone; realloc moves pages with
- * mremap instead of copying. */
+ * mremap instead of copying.  Freed mappings are kept a short while in a
+ * small cache: a program that frees and allocates big blocks in a loop
+ * would otherwise fault every page in again each time. */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -8,12 +10,15 @@
 
 #include "chunk_map.h"
 #include "debug_log.h"
+#include "env.h"
 #include "heap.h"
+#include "lock.h"
 #include "os_pages.h"
 #include "stats.h"
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #define LARGE_MAGIC 0x48414b4c41524745ull /* "HAKLARGE" */
 
@@ -24,6 +29,136 @@ struct large_header {
     void *user;
     size_t usable;
 };
+
+/* The cache of freed mappings (HAK_LOCK_LARGE).  Bounded three ways: a
+ * few entries, a byte budget (HAKMEM_CACHE_MB), and an age: an entry
+ * unused for LARGE_CACHE_AGE_MS is unmapped at the next large allocation
+ * or free. */
+#define LARGE_CACHE_SLOTS 16
+#define LARGE_CACHE_AGE_MS 1000
+
+struct large_cached {
+    char *base;
+    size_t size;
+    uint64_t freed_ms;
+};
+static struct large_cached large_cache[LARGE_CACHE_SLOTS];
+static unsigned large_cache_count;
+static size_t large_cache_bytes;
+#define LARGE_LOCK (&hak_locks[HAK_LOCK_LARGE])
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Takes entry i out of the cache (under the lock). */
+static struct large_cached large_cache_take(unsigned i)
+{
+    struct large_cached e = large_cache[i];
+    large_cache[i] = large_cache[--large_cache_count];
+    large_cache_bytes -= e.size;
+    return e;
+}
+
+/* Removes what is too old, or over the budget (oldest first), into out;
+ * returns how many.  The caller unmaps them after dropping the lock. */
+static unsigned large_cache_expire(uint64_t now, size_t budget, struct large_cached *out)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < large_cache_count;) {
+        if (now - large_cache[i].freed_ms >= LARGE_CACHE_AGE_MS)
+            out[n++] = large_cache_take(i);
+        else
+            i++;
+    }
+    while (large_cache_bytes > budget && large_cache_count > 0) {
+        unsigned oldest = 0;
+        for (unsigned i = 1; i < large_cache_count; i++)
+            if (large_cache[i].freed_ms < large_cache[oldest].freed_ms)
+                oldest = i;
+        out[n++] = large_cache_take(oldest);
+    }
+    return n;
+}
+
+static void large_unmap_all(struct large_cached *list, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        os_unmap(list[i].base, list[i].size);
+}
+
+/* A mapping of at least need bytes made from a cached one, so that most
+ * of its pages are already faulted in: the smallest that is large enough
+ * (whole when at most twice need; else cut at a chunk boundary, the tail
+ * staying cached, itself chunk aligned); failing that the largest, grown
+ * (moved) with mremap.  *size is set to its size. */
+static char *large_cache_get(size_t need, size_t *size)
+{
+    struct large_cached stale[LARGE_CACHE_SLOTS];
+    if (HAK_RELAXED_LOAD(*(_Atomic unsigned *)&large_cache_count) == 0)
+        return NULL;
+    hak_lock_acquire(LARGE_LOCK);
+    unsigned n = large_cache_expire(now_ms(), hak_env.cache_bytes, stale);
+    int fit = -1, largest = -1;
+    for (unsigned i = 0; i < large_cache_count; i++) {
+        size_t s = large_cache[i].size;
+        if (s >= need && (fit < 0 || s < large_cache[fit].size))
+            fit = (int)i;
+        if (largest < 0 || s > large_cache[largest].size)
+            largest = (int)i;
+    }
+    struct large_cached e = {NULL, 0, 0};
+    if (fit >= 0) {
+        e = large_cache_take((unsigned)fit);
+        size_t cut = hak_align_up(need, HAK_CHUNK_SIZE);
+        if (e.size / 2 > need && cut < e.size) {
+            large_cache[large_cache_count++] =
+                (struct large_cached){e.base + cut, e.size - cut, e.freed_ms};
+            large_cache_bytes += e.size - cut;
+            e.size = cut;
+        }
+    } else if (largest >= 0) {
+        e = large_cache_take((unsigned)largest);
+    }
+    hak_lock_release(LARGE_LOCK);
+    large_unmap_all(stale, n);
+    if (e.base == NULL)
+        return NULL;
+    *size = e.size;
+    if (e.size >= need)
+        return e.base;
+    char *moved = os_remap_aligned(e.base, e.size, need, HAK_CHUNK_SIZE);
+    if (moved != NULL) {
+        *size = need;
+        return moved;
+    }
+    os_unmap(e.base, e.size);
+    return NULL;
+}
+
+/* Keeps a freed default-aligned mapping, or unmaps it. */
+static void large_cache_put(char *base, size_t size)
+{
+    struct large_cached stale[LARGE_CACHE_SLOTS + 1];
+    size_t budget = hak_env.cache_bytes;
+    unsigned n = 0;
+    if (size > budget) {
+        os_unmap(base, size);
+        return;
+    }
+    hak_lock_acquire(LARGE_LOCK);
+    uint64_t now = now_ms();
+    if (large_cache_count == LARGE_CACHE_SLOTS)
+        large_cache[0].freed_ms = 0; /* make room: the first entry expires now */
+    n = large_cache_expire(now, budget - size, stale);
+    large_cache[large_cache_count++] = (struct large_cached){base, size, now};
+    large_cache_bytes += size;
+    hak_lock_release(LARGE_LOCK);
+    large_unmap_all(stale, n);
+}
 
 static _Atomic uint64_t large_live_count, large_mapped_bytes, large_allocs, large_frees,
     large_requested;
@@ -49,7 +184,7 @@ static void large_account(int64_t blocks, int64_t bytes, int64_t usable)
     stats_large_in_use_add(usable);
 }
 
-void *large_alloc(size_t size, size_t align)
+void *large_alloc(size_t size, size_t align, bool zeroed)
 {
     if (align < HAK_PAGE_SIZE)
         align = HAK_PAGE_SIZE;
@@ -63,7 +198,9 @@ void *large_alloc(size_t size, size_t align)
     if (align < HAK_CHUNK_SIZE) {
         /* Header page at the chunk start (or further in for alignment). */
         map_size = align + body;
-        base = os_map_aligned(map_size, HAK_CHUNK_SIZE);
+        base = align == HAK_PAGE_SIZE && !zeroed ? large_cache_get(map_size, &map_size) : NULL;
+        if (base == NULL)
+            base = os_map_aligned(map_size, HAK_CHUNK_SIZE);
         if (base == NULL) {
             errno = ENOMEM;
             return NULL;
@@ -108,9 +245,13 @@ void large_free(void *p, const char *fn)
     large_account(-1, -(int64_t)map_size, -(int64_t)hdr->usable);
     atomic_fetch_add_explicit(&large_frees, 1, memory_order_relaxed);
     hdr->magic = 0;
-    /* Unregister before unmapping: the range may be reused at once. */
+    /* Unregister before unmapping: the range may be reused at once.  (A
+     * cached mapping stays unregistered too: freeing p again is invalid.) */
     chunk_map_set(p, CHUNK_NONE);
-    os_unmap(base, map_size);
+    if ((char *)p - base == (ptrdiff_t)HAK_PAGE_SIZE)
+        large_cache_put(base, map_size);
+    else
+        os_unmap(base, map_size);
 }
 
 size_t large_usable_size(const void *p, const char *fn) { return large_lookup(p, fn)->usable; }

@@ -6,7 +6,9 @@
 
 #include "internal.h"
 
-void *large_alloc(size_t size, size_t align);
+/* zeroed: the caller needs zero-filled memory (calloc), so only a fresh
+ * mapping will do, not a cached one. */
+void *large_alloc(size_t size, size_t align, bool zeroed);
 void large_free(void *p, const char *fn);
 void *large_realloc(void *p, size_t size);
 size_t large_usable_size(const void *p, const char *fn);

@@ -7,6 +7,7 @@ struct hak_lock hak_locks[HAK_LOCK_COUNT] = {
     [HAK_LOCK_HEAPS] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "heaps"},
     [HAK_LOCK_ABANDONED] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "abandoned"},
     [HAK_LOCK_SUPERSLAB] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "superslab"},
+    [HAK_LOCK_LARGE] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "large"},
 };
 
 HAK_COLD void hak_lock_wait(struct hak_lock *l)

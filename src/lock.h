@@ -19,6 +19,7 @@ enum hak_lock_id {
     HAK_LOCK_HEAPS,     /* thread heap registry */
     HAK_LOCK_ABANDONED, /* per-class lists of abandoned slabs */
     HAK_LOCK_SUPERSLAB, /* SuperSlab unit bitmaps and lists */
+    HAK_LOCK_LARGE,     /* the cache of freed large mappings */
     HAK_LOCK_COUNT
 };
 

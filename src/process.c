@@ -43,7 +43,7 @@ void hak_process_init_slow(void)
     }
     init_running_here = true;
     env_read = env_init();
-    ss_set_cache_limit(hak_env.cache_bytes);
+    ss_set_cache_limit(hak_env.cache_bytes / HAK_SS_CACHE_SHARE);
     heap_process_init();
     diag_install_fault_handler();
     atomic_store_explicit(&hak_init_state, 2, memory_order_release);
@@ -57,7 +57,7 @@ __attribute__((constructor)) static void hak_process_ctor(void)
 {
     hak_process_init();
     if (!env_read && (env_read = env_init()))
-        ss_set_cache_limit(hak_env.cache_bytes);
+        ss_set_cache_limit(hak_env.cache_bytes / HAK_SS_CACHE_SHARE);
 }
 
 __attribute__((destructor)) static void hak_process_dtor(void)

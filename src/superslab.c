@@ -15,7 +15,7 @@ static struct superslab *ss_lists[4];
 static uint64_t ss_live_count, ss_cached_count;
 static uint64_t ss_class_slabs[HAK_NUM_CLASSES];
 static size_t ss_dirty_bytes;                     /* free units not yet purged */
-static size_t ss_cache_limit = (size_t)8 << 20;   /* HAKMEM_CACHE_MB */
+static size_t ss_cache_limit = (size_t)8 << 20;   /* HAKMEM_CACHE_MB / 16 */
 
 #define SS_LOCK (&hak_locks[HAK_LOCK_SUPERSLAB])
 

@@ -57,7 +57,10 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
 /* Gives the units of an empty slab back to its SuperSlab. */
 void ss_slab_release(struct slab *s);
 
-/* Limit of free-but-dirty bytes kept before pages go back to the OS. */
+/* Limit of free-but-dirty bytes kept before pages go back to the OS: this
+ * share of HAKMEM_CACHE_MB (most of it is for freed large blocks, which
+ * are costlier to fault in again). */
+#define HAK_SS_CACHE_SHARE 16
 void ss_set_cache_limit(size_t bytes);
 
 struct ss_stats {
