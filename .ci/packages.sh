@@ -65,10 +65,9 @@ cleanup() {
     exit "$status"
 }
 trap cleanup EXIT
-
-version=$(dpkg-parsechangelog -l "$root/debian/changelog" -S Version)
-upstream=${version%-*}
-arch=$(dpkg --print-architecture)
+# A signal still goes through cleanup (the list file, installed packages).
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------
 step "tools and build dependencies"
@@ -85,6 +84,11 @@ if ! (cd "$root" && dpkg-checkbuilddeps) 2>/dev/null; then
     apt_get update -qq
     (cd "$root" && apt_get build-dep -y ./)
 fi
+
+# dpkg-parsechangelog comes with dpkg-dev, installed just above if needed.
+version=$(dpkg-parsechangelog -l "$root/debian/changelog" -S Version)
+upstream=${version%-*}
+arch=$(dpkg --print-architecture)
 
 # ---------------------------------------------------------------------------
 step "copying the tree to $work/hakmem-$upstream"
