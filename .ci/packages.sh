@@ -159,6 +159,11 @@ for p in "${binaries[@]}"; do
     fi
 done
 
+# "apt-get install libhakmem" on its own must pick libhakmem1 (the only
+# provider of the virtual name), not just as a dependency of -dev.
+apt_get install -s libhakmem | grep -q '^Inst libhakmem1 ' ||
+    die "apt-get install libhakmem does not select libhakmem1"
+
 step "apt-get install -y ${install_names[*]}"
 installed=yes
 apt_get install -y "${install_names[@]}"
