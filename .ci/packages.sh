@@ -144,6 +144,9 @@ cp "$work"/*.deb "$repo/"
 chmod 755 "$repo"
 chmod 644 "$repo"/*.deb
 (cd "$repo" && dpkg-scanpackages --multiversion . /dev/null >Packages 2>/dev/null)
+# apt asks for the compressed index first; without it, it logs an error
+# line for each compression it tries before it falls back to Packages.
+xz -k "$repo/Packages" 2>/dev/null || gzip -k "$repo/Packages"
 echo "deb [trusted=yes] file:$repo ./" >"$list"
 made_list=yes
 # Only this source needs reading now; the lists of the others stay as they
