@@ -98,8 +98,6 @@ static void large_unmap_all(struct large_cached *list, unsigned n)
 static char *large_cache_get(size_t need, size_t *size)
 {
     struct large_cached stale[LARGE_CACHE_SLOTS];
-    if (HAK_RELAXED_LOAD(*(_Atomic unsigned *)&large_cache_count) == 0)
-        return NULL;
     hak_lock_acquire(LARGE_LOCK);
     unsigned n = large_cache_expire(now_ms(), hak_env.cache_bytes, stale);
     int fit = -1, largest = -1;
