@@ -137,7 +137,8 @@ tests/reliability/fuzz_ops_fuzzer: $(HAKMEM_CORE_SOURCES) config.h \
 	  -fvisibility=hidden -I$(top_builddir) -I$(top_srcdir)/include -I$(top_srcdir)/src \
 	  -pthread -o $@ $$srcs $(srcdir)/tests/reliability/fuzz_ops.c
 fuzz:
-	@MAKE='$(MAKE)' $(SHELL) $(srcdir)/tests/reliability/run-fuzz.sh $(FUZZ_SECONDS); \
+	@FUZZ_CC='$(FUZZ_CC)' MAKE='$(MAKE)' $(SHELL) $(srcdir)/tests/reliability/run-fuzz.sh \
+	  $(FUZZ_SECONDS); \
 	rc=$$?; if [ $$rc -eq 77 ]; then echo "make fuzz: skipped (no clang with libFuzzer)"; \
 	else exit $$rc; fi
 ## Rewrites the seed corpus of the source tree (only when changing it).
