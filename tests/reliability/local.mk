@@ -2,12 +2,11 @@
 ## tests (issue 7), included from the top-level Makefile.am.  What each
 ## test proves: tests/reliability/README.md.
 ##
-##   make check        the short forms (about a minute on 2 cores)
+##   make check        the short forms (about 25 s on 2 cores)
 ##   make check-long   the long forms: real programs under LD_PRELOAD,
 ##                     longer races, 1 GiB memory-return runs
 ##   make fuzz         builds the libFuzzer target with clang and runs it
 ##                     for FUZZ_SECONDS (default 60); nothing without clang
-
 
 ## Programs link with -no-install: real binaries in the build tree, no
 ## libtool wrapper script between a test and fork/exec, ulimit or timeout.
@@ -23,7 +22,9 @@ rel_cflags = $(AM_CFLAGS) -pthread -fno-builtin
 ##   broken        -DHAKMEM_TEST_UNOWNED_DRAIN: every remote free drains
 ##                 the slab without owning it (the seed's bug)
 ##   broken-guard  both
-## check_LTLIBRARIES: built by make check only, not by make.
+## check_LTLIBRARIES: built by make check only, not by make.  Set with '='
+## (the top Makefile.am does not declare it); a fragment that needs it too
+## should have the top file declare it empty and both use '+='.
 rel_lib_cppflags = $(AM_CPPFLAGS) -DHAKMEM_BUILDING_LIBRARY
 rel_lib_cflags = $(AM_CFLAGS) $(HAKMEM_VISIBILITY_CFLAGS) $(HAKMEM_LIB_CFLAGS)
 check_LTLIBRARIES = tests/reliability/libhakmem-guard.la tests/reliability/libhakmem-broken.la \
