@@ -26,6 +26,10 @@ struct heap hak_empty_heap = {
 };
 
 __thread struct heap *hak_tls_heap __attribute__((tls_model("initial-exec"))) = &hak_empty_heap;
+/* Set once the thread's heap was retired: what glibc frees after the key
+ * destructors ran (__libc_thread_freeres) must not set up a heap that no
+ * destructor would ever retire. */
+static __thread bool tls_heap_retired __attribute__((tls_model("initial-exec")));
 
 /* Slabs whose owner thread exited, per class (HAK_LOCK_ABANDONED), and
  * how many there are, readable without the lock. */
@@ -371,6 +375,7 @@ void heap_thread_exit(void *arg)
     /* Later frees from this thread's remaining destructors start over on
      * the empty heap (and re-register the key if they need a heap). */
     hak_tls_heap = &hak_empty_heap;
+    tls_heap_retired = true;
     h->busy = 1;
     heap_retire(h);
 }
@@ -428,10 +433,32 @@ void heap_process_init(void)
 
 /* ---- the slow paths of malloc and free --------------------------------- */
 
+/* An allocation by a thread whose heap was already retired: served by a
+ * heap of its own, retired at once (its slabs are abandoned, so nothing
+ * stays with a heap that no thread will ever use). */
+static HAK_COLD void *heap_alloc_after_exit(size_t size, unsigned cls)
+{
+    struct heap *h = heap_create();
+    void *b = h != NULL ? heap_refill(h, cls) : NULL;
+    if (b != NULL) {
+        HAK_COUNT(h->c.allocs[cls], 1);
+        HAK_COUNT(h->c.requested, size);
+    }
+    if (h != NULL) {
+        h->busy = 1;
+        heap_retire(h);
+    }
+    if (b == NULL)
+        errno = ENOMEM;
+    return b;
+}
+
 void *heap_alloc_slow(size_t size, unsigned cls)
 {
     struct heap *h = hak_tls_heap;
     if (unlikely(h == &hak_empty_heap)) {
+        if (tls_heap_retired)
+            return heap_alloc_after_exit(size, cls);
         if ((h = heap_thread_init()) == NULL) {
             errno = ENOMEM;
             return NULL;
@@ -482,24 +509,39 @@ static void test_drain_unowned(struct slab *s)
 }
 #endif
 
+/* A free by a thread with no heap to count it in (retired, or out of
+ * memory): counted with the retired heaps. */
+static HAK_COLD void heap_count_orphan_free(unsigned cls)
+{
+    hak_lock_acquire(HEAPS_LOCK);
+    HAK_COUNT(heaps_retired.frees[cls], 1);
+    hak_lock_release(HEAPS_LOCK);
+}
+
 void heap_free_remote(struct heap *h, struct slab *s, void *p)
 {
     if (unlikely(h == &hak_empty_heap))
-        h = heap_thread_init(); /* NULL when out of memory: handled below */
-    if (HAK_DEBUG_GUARDS_ON) {
-        if (((void **)p)[1] == (void *)HAK_FREE_KEY)
-            hak_fatal("free(): double free of %p (block already on a free list)", p);
+        h = tls_heap_retired ? NULL : heap_thread_init(); /* NULL: handled below */
+    if (HAK_DEBUG_GUARDS_ON && ((void **)p)[1] == (void *)HAK_FREE_KEY &&
+        slab_debug_poison_intact(s, p))
+        hak_fatal("free(): double free of %p (block already on a free list)", p);
+    if (HAK_DEBUG_GUARDS_ON)
         slab_debug_poison(s, p);
-    }
     ((void **)p)[1] = (void *)HAK_FREE_KEY;
-    if (h != NULL)
+    if (h != NULL) {
         HAK_COUNT(h->c.frees[s->cls], 1);
+        h->busy = 1; /* from before a push that may claim s (fork) */
+    } else {
+        heap_count_orphan_free(s->cls);
+    }
 #ifdef HAKMEM_TEST_UNOWNED_DRAIN
     test_drain_unowned(s);
 #endif
     if (likely(!slab_remote_push(s, p))) {
-        if (h != NULL)
+        if (h != NULL) {
             HAK_COUNT(h->c.remote_frees, 1);
+            h->busy = 0;
+        }
         return;
     }
 
@@ -510,7 +552,6 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p)
         slab_abandon(s, 0);
         return;
     }
-    h->busy = 1;
     slab_after_claim(s, h->id);
     HAK_COUNT(h->c.reclaimed, 1);
     heap_drain(h, s);

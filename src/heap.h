@@ -65,6 +65,9 @@ HAK_INLINE void *heap_alloc(size_t size)
         if (unlikely(b[1] != (void *)HAK_FREE_KEY))
             slab_bad_free_block(s, b);
         s->free = b[0];
+        /* The next head is a cache miss waiting for the next call (free
+         * lists come back in the program's free order): start it now. */
+        __builtin_prefetch(b[0], 1);
         if (HAK_DEBUG_GUARDS_ON)
             slab_debug_check_poison(s, b);
         b[1] = NULL;
@@ -85,6 +88,8 @@ HAK_INLINE void heap_free_small(void *p, const char *fn)
     struct heap *h = hak_tls_heap;
     if (likely(slab_owner(s) == h->id)) {
         void **b = p;
+        if (unlikely((char *)b >= s->bump)) /* a block never handed out */
+            hak_invalid_pointer(fn, p);
         /* Release builds: the immediate double free, free of the list head,
          * costs nothing (the head is loaded anyway); any other is caught
          * when the block leaves the free list (see heap_alloc).  Debug

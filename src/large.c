@@ -190,7 +190,8 @@ void *large_alloc(size_t size, size_t align, bool zeroed)
         errno = ENOMEM;
         return NULL;
     }
-    size_t body = hak_align_up(size, HAK_PAGE_SIZE);
+    /* At least a page: the chunk marked for the block must be mapped. */
+    size_t body = hak_align_up(size ? size : 1, HAK_PAGE_SIZE);
     char *base, *user;
     size_t map_size;
     if (align < HAK_CHUNK_SIZE) {

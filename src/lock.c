@@ -4,6 +4,7 @@
 #include "lock.h"
 
 struct hak_lock hak_locks[HAK_LOCK_COUNT] = {
+    [HAK_LOCK_STATS] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "stats"},
     [HAK_LOCK_HEAPS] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "heaps"},
     [HAK_LOCK_ABANDONED] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "abandoned"},
     [HAK_LOCK_SUPERSLAB] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "superslab"},

@@ -16,6 +16,7 @@ struct hak_lock {
 
 /* The global locks, in the order they may nest (and are taken at fork). */
 enum hak_lock_id {
+    HAK_LOCK_STATS,     /* hak_stats() and the printers */
     HAK_LOCK_HEAPS,     /* thread heap registry */
     HAK_LOCK_ABANDONED, /* per-class lists of abandoned slabs */
     HAK_LOCK_SUPERSLAB, /* SuperSlab unit bitmaps and lists */

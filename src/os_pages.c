@@ -49,8 +49,10 @@ static void *os_mmap_raw(size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    /* No MAP_NORESERVE: the kernel's overcommit check must refuse a
+     * request no machine could back, so malloc returns NULL with ENOMEM
+     * instead of a pointer that is killed on first touch. */
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 

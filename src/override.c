@@ -44,7 +44,7 @@ HAK_API void *memalign(size_t alignment, size_t size)
 {
     /* glibc rounds an alignment that is not a power of two up to one. */
     if (alignment > ((size_t)1 << 62)) {
-        errno = EINVAL;
+        errno = ENOMEM; /* as glibc: no such block can exist */
         return NULL;
     }
     size_t a = HAK_MIN_ALIGN;

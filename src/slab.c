@@ -6,9 +6,10 @@
 
 #include <string.h>
 
+/* Owner only: p is a block that was handed out at some point. */
 HAK_INLINE bool slab_contains_block(const struct slab *s, const void *p)
 {
-    return slab_is_block(s, p) && (const char *)p < s->end;
+    return slab_is_block(s, p) && (const char *)p < s->bump;
 }
 
 uint32_t slab_drain_chain(struct slab *s, uintptr_t head)
@@ -20,8 +21,8 @@ uint32_t slab_drain_chain(struct slab *s, uintptr_t head)
     void **tail = (void **)head;
     for (;;) {
         if (unlikely(!slab_contains_block(s, tail)))
-            hak_fatal("corrupted remote free list: %p is not a block of slab %p", (void *)tail,
-                      (void *)s);
+            hak_fatal("free(): invalid pointer %p (freed by another thread: not a block "
+                      "handed out from slab %p)", (void *)tail, (void *)s);
         void **next = tail[0];
         if (next == NULL)
             break;
@@ -70,6 +71,15 @@ void slab_debug_poison(struct slab *s, void *p)
     memset((char *)p + 2 * sizeof(void *), POISON_BYTE, s->block_size - 2 * sizeof(void *));
 }
 
+bool slab_debug_poison_intact(struct slab *s, void *p)
+{
+    const unsigned char *c = (const unsigned char *)p + 2 * sizeof(void *);
+    for (uint32_t i = 0; i < s->block_size - 2 * sizeof(void *); i++)
+        if (c[i] != POISON_BYTE)
+            return false;
+    return true;
+}
+
 void slab_debug_check_poison(struct slab *s, void *p)
 {
     const unsigned char *c = (const unsigned char *)p + 2 * sizeof(void *);
@@ -88,5 +98,11 @@ void slab_debug_check_poison(struct slab *s, void *p)
 {
     (void)s;
     (void)p;
+}
+bool slab_debug_poison_intact(struct slab *s, void *p)
+{
+    (void)s;
+    (void)p;
+    return true;
 }
 #endif

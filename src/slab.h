@@ -145,6 +145,8 @@ HAK_INLINE void *slab_take(struct slab *s)
 void slab_check_double_free(struct slab *s, void *p, const char *fn);
 
 void slab_debug_poison(struct slab *s, void *p);
+/* Debug builds: p's bytes past the link and key still hold the poison. */
+bool slab_debug_poison_intact(struct slab *s, void *p);
 void slab_debug_check_poison(struct slab *s, void *p);
 
 #endif /* HAKMEM_SLAB_H */

@@ -43,14 +43,14 @@ void stats_large_in_use_add(int64_t delta)
 
 void stats_collect(struct hak_stats *st)
 {
-    static struct heap_totals t; /* large; callers are serialised below */
+    /* Large: static rather than on a small thread stack, which the
+     * caller's HAK_LOCK_STATS serialises. */
+    static struct heap_totals t;
     static struct ss_stats ss;
-    static pthread_mutex_t collect_lock = PTHREAD_MUTEX_INITIALIZER;
     struct os_stats os;
     struct large_stats lg;
 
     memset(st, 0, sizeof *st);
-    pthread_mutex_lock(&collect_lock);
     heap_totals_read(&t);
     ss_stats_read(&ss);
     os_stats_read(&os);
@@ -69,7 +69,6 @@ void stats_collect(struct hak_stats *st)
         st->frees += t.frees[c];
         small_in_use += (int64_t)(t.allocs[c] - t.frees[c]) * (int64_t)hak_class_size[c];
     }
-    pthread_mutex_unlock(&collect_lock);
 
     int64_t in_use = small_in_use + atomic_load_explicit(&in_use_large, memory_order_relaxed);
     if (in_use < 0) /* counters of two threads read at slightly different times */
@@ -109,10 +108,16 @@ HAK_API int hak_stats(struct hak_stats *st, size_t size)
         errno = EINVAL;
         return -1;
     }
+    hak_lock_acquire(&hak_locks[HAK_LOCK_STATS]);
     stats_collect(&full);
+    hak_lock_release(&hak_locks[HAK_LOCK_STATS]);
     size_t n = size < sizeof full ? size : sizeof full;
     full.size = n;
     memcpy(st, &full, n);
+    /* A caller built against a newer, larger struct: what this library
+     * does not know reads as zero. */
+    if (size > n)
+        memset((char *)st + n, 0, size - n);
     return 0;
 }
 
@@ -204,13 +209,12 @@ static void print_json(struct hak_out *o, const struct hak_stats *st)
 static int stats_print(FILE *fp, int json)
 {
     static struct hak_stats st; /* ~2.5 KiB: kept off small thread stacks */
-    static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
     struct hak_out o;
     if (fp == NULL) {
         errno = EINVAL;
         return -1;
     }
-    pthread_mutex_lock(&print_lock);
+    hak_lock_acquire(&hak_locks[HAK_LOCK_STATS]);
     stats_collect(&st);
     hak_out_open(&o, fp);
     if (json)
@@ -218,7 +222,7 @@ static int stats_print(FILE *fp, int json)
     else
         print_table(&o, &st);
     int rc = hak_out_close(&o);
-    pthread_mutex_unlock(&print_lock);
+    hak_lock_release(&hak_locks[HAK_LOCK_STATS]);
     return rc;
 }
 
