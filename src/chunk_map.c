@@ -7,6 +7,7 @@
 
 uint64_t hak_superslab_bits[HAK_CHUNK_COUNT / 64];
 uint64_t hak_large_bits[HAK_CHUNK_COUNT / 64];
+uint64_t hak_large_aligned_bits[HAK_CHUNK_COUNT / 64];
 
 bool chunk_map_set(const void *p, enum chunk_kind kind)
 {
@@ -16,9 +17,12 @@ bool chunk_map_set(const void *p, enum chunk_kind kind)
     uint64_t bit = (uint64_t)1 << (c % 64);
     __atomic_fetch_and(&hak_superslab_bits[c / 64], ~bit, __ATOMIC_RELEASE);
     __atomic_fetch_and(&hak_large_bits[c / 64], ~bit, __ATOMIC_RELEASE);
+    __atomic_fetch_and(&hak_large_aligned_bits[c / 64], ~bit, __ATOMIC_RELEASE);
     if (kind == CHUNK_SUPERSLAB)
         __atomic_fetch_or(&hak_superslab_bits[c / 64], bit, __ATOMIC_RELEASE);
     else if (kind == CHUNK_LARGE)
         __atomic_fetch_or(&hak_large_bits[c / 64], bit, __ATOMIC_RELEASE);
+    else if (kind == CHUNK_LARGE_ALIGNED)
+        __atomic_fetch_or(&hak_large_aligned_bits[c / 64], bit, __ATOMIC_RELEASE);
     return true;
 }

@@ -17,11 +17,14 @@
 enum chunk_kind {
     CHUNK_NONE = 0,      /* not hakmem's */
     CHUNK_SUPERSLAB = 1, /* a SuperSlab starts here */
-    CHUNK_LARGE = 2,     /* a large block's user pointer lies in this chunk */
+    CHUNK_LARGE = 2,     /* a large block's mapping starts here, header first */
+    CHUNK_LARGE_ALIGNED = 3, /* a large block aligned to >= 2 MiB starts here;
+                                its header is the page before */
 };
 
 extern uint64_t hak_superslab_bits[HAK_CHUNK_COUNT / 64];
 extern uint64_t hak_large_bits[HAK_CHUNK_COUNT / 64];
+extern uint64_t hak_large_aligned_bits[HAK_CHUNK_COUNT / 64];
 
 HAK_INLINE bool chunk_bit(const uint64_t *bits, const void *p)
 {
@@ -39,6 +42,8 @@ HAK_INLINE unsigned chunk_kind_of(const void *p)
         return CHUNK_SUPERSLAB;
     if (chunk_bit(hak_large_bits, p))
         return CHUNK_LARGE;
+    if (chunk_bit(hak_large_aligned_bits, p))
+        return CHUNK_LARGE_ALIGNED;
     return CHUNK_NONE;
 }
 

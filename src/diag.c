@@ -63,7 +63,7 @@ static void fault_handler(int sig, siginfo_t *info, void *ctx)
     hak_stderr_printf("hakmem-debug: %s at address %p, %s\n", sig == SIGSEGV ? "SIGSEGV" : "SIGBUS",
                       addr,
                       kind == CHUNK_SUPERSLAB ? "inside a hakmem SuperSlab"
-                      : kind == CHUNK_LARGE   ? "inside a hakmem large block"
+                      : kind != CHUNK_NONE    ? "inside a hakmem large block"
                                               : "not in hakmem's memory");
     /* Re-raise with the default action so the process dies as it would
      * have (core dump, exit status). */

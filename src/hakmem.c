@@ -16,7 +16,7 @@ void *api_alloc_large(size_t size) { return large_alloc(size, 0, false); }
 
 void api_free_large_or_invalid(void *p, const char *fn)
 {
-    if (chunk_kind_of(p) == CHUNK_LARGE)
+    if (chunk_kind_of(p) >= CHUNK_LARGE)
         large_free(p, fn);
     else
         hak_invalid_pointer(fn, p);
@@ -61,7 +61,7 @@ void *api_realloc(void *p, size_t size, const char *fn)
         /* Keep the block while it fits and is not mostly wasted. */
         if (size <= old && (old <= 64 || size > old / 2))
             return p;
-    } else if (kind == CHUNK_LARGE) {
+    } else if (kind >= CHUNK_LARGE) {
         if (size > HAK_SMALL_MAX)
             return large_realloc(p, size);
         old = large_usable_size(p, fn);
@@ -123,7 +123,7 @@ size_t api_usable_size(const void *p, const char *fn)
     unsigned kind = chunk_kind_of(p);
     if (kind == CHUNK_SUPERSLAB)
         return small_usable((void *)p, fn);
-    if (kind == CHUNK_LARGE)
+    if (kind >= CHUNK_LARGE)
         return large_usable_size(p, fn);
     hak_invalid_pointer(fn, p);
 }

@@ -161,16 +161,21 @@ static void large_cache_put(char *base, size_t size)
 static _Atomic uint64_t large_live_count, large_mapped_bytes, large_allocs, large_frees,
     large_requested;
 
-/* The header lives in the page just before the user pointer's page. */
-HAK_INLINE struct large_header *large_header_of(const void *p)
-{
-    return (struct large_header *)(((uintptr_t)p & ~(HAK_PAGE_SIZE - 1)) - HAK_PAGE_SIZE);
-}
-
+/* The header is the first page of the mapping.  A CHUNK_LARGE chunk is
+ * where a mapping starts, so its first page is always mapped, whatever p
+ * points at; a CHUNK_LARGE_ALIGNED chunk starts with the block itself,
+ * its header the page before, so any other p is refused unread.  The
+ * caller has checked that p's chunk is one of the two. */
 static struct large_header *large_lookup(const void *p, const char *fn)
 {
-    struct large_header *hdr = large_header_of(p);
-    if (((uintptr_t)p & (HAK_PAGE_SIZE - 1)) != 0 || hdr->magic != LARGE_MAGIC || hdr->user != p)
+    uintptr_t chunk = (uintptr_t)p & ~(uintptr_t)(HAK_CHUNK_SIZE - 1);
+    struct large_header *hdr = (struct large_header *)chunk;
+    if (chunk_kind_of(p) == CHUNK_LARGE_ALIGNED) {
+        if ((uintptr_t)p != chunk)
+            hak_invalid_pointer(fn, p);
+        hdr = (struct large_header *)(chunk - HAK_PAGE_SIZE);
+    }
+    if (hdr->magic != LARGE_MAGIC || hdr->user != p)
         hak_invalid_pointer(fn, p);
     return hdr;
 }
@@ -194,8 +199,9 @@ void *large_alloc(size_t size, size_t align, bool zeroed)
     size_t body = hak_align_up(size ? size : 1, HAK_PAGE_SIZE);
     char *base, *user;
     size_t map_size;
+    enum chunk_kind kind = CHUNK_LARGE;
     if (align < HAK_CHUNK_SIZE) {
-        /* Header page at the chunk start (or further in for alignment). */
+        /* The header page starts the chunk; the block follows at align. */
         map_size = align + body;
         base = align == HAK_PAGE_SIZE && !zeroed ? large_cache_get(map_size, &map_size) : NULL;
         if (base == NULL)
@@ -217,13 +223,14 @@ void *large_alloc(size_t size, size_t align, bool zeroed)
         base = user - HAK_PAGE_SIZE;
         os_unmap(raw, (size_t)(base - raw));
         map_size = HAK_PAGE_SIZE + body;
+        kind = CHUNK_LARGE_ALIGNED;
     }
-    if (!chunk_map_set(user, CHUNK_LARGE)) {
+    if (!chunk_map_set(user, kind)) {
         os_unmap(base, map_size);
         errno = ENOMEM;
         return NULL;
     }
-    struct large_header *hdr = large_header_of(user);
+    struct large_header *hdr = (struct large_header *)base;
     hdr->magic = LARGE_MAGIC;
     hdr->map_base = base;
     hdr->map_size = map_size;
@@ -247,7 +254,7 @@ void large_free(void *p, const char *fn)
     /* Unregister before unmapping: the range may be reused at once.  (A
      * cached mapping stays unregistered too: freeing p again is invalid.) */
     chunk_map_set(p, CHUNK_NONE);
-    if ((char *)p - base == (ptrdiff_t)HAK_PAGE_SIZE)
+    if ((char *)p - base == (ptrdiff_t)HAK_PAGE_SIZE && ((uintptr_t)base & (HAK_CHUNK_SIZE - 1)) == 0)
         large_cache_put(base, map_size);
     else
         os_unmap(base, map_size);
@@ -268,6 +275,7 @@ void *large_realloc(void *p, size_t size)
         return p;
     size_t old_map = hdr->map_size, old_usable = hdr->usable;
     char *base = hdr->map_base;
+    enum chunk_kind kind = chunk_kind_of(p);
     if (new_map < old_map) {
         if (!os_remap_inplace(base, old_map, new_map))
             return p; /* shrinking does not fail; keeping the block is safe */
@@ -278,15 +286,17 @@ void *large_realloc(void *p, size_t size)
         chunk_map_set(p, CHUNK_NONE);
         char *moved = os_remap_aligned(base, old_map, new_map, HAK_CHUNK_SIZE);
         if (moved == NULL) {
-            chunk_map_set(p, CHUNK_LARGE);
+            chunk_map_set(p, kind);
             errno = ENOMEM;
             return NULL;
         }
+        /* The moved mapping starts a chunk, header first, the block within
+         * its first chunk (offset < 2 MiB): an ordinary large block now. */
         base = moved;
         p = base + offset;
         if (!chunk_map_set(p, CHUNK_LARGE))
             hak_fatal("realloc(): cannot register moved block %p", p);
-        hdr = large_header_of(p);
+        hdr = (struct large_header *)base;
     }
     hdr->map_base = base;
     hdr->map_size = new_map;

@@ -1,6 +1,6 @@
 /* large.h - blocks above 1 MiB (or aligned beyond 64 KiB): one mapping
- * each, a header page in front, the user pointer's 2 MiB chunk marked
- * CHUNK_LARGE in the chunk map. */
+ * each with a header page first; the user pointer's 2 MiB chunk is marked
+ * CHUNK_LARGE (or CHUNK_LARGE_ALIGNED) in the chunk map. */
 #ifndef HAKMEM_LARGE_H
 #define HAKMEM_LARGE_H
 
