@@ -18,6 +18,9 @@ static size_t ss_dirty_bytes;                     /* free units not yet purged *
 static size_t ss_cache_limit = (size_t)8 << 20;   /* HAKMEM_CACHE_MB / 16 */
 
 #define SS_LOCK (&hak_locks[HAK_LOCK_SUPERSLAB])
+/* SuperSlabs with free units looked at for a run before the cache or a
+ * new mapping: keeps the time spent under the lock bounded. */
+#define SS_SCAN_MAX 32
 
 void ss_set_cache_limit(size_t bytes) { ss_cache_limit = bytes; }
 
@@ -135,7 +138,10 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
     if (*hint != NULL && chunk_kind_of(*hint) == CHUNK_SUPERSLAB &&
         (*hint)->h.list == SS_LIST_AVAIL && (unit = ss_find_run(*hint, k)) != 0)
         ss = *hint;
-    for (struct superslab *c = ss_lists[SS_LIST_AVAIL]; ss == NULL && c != NULL; c = c->h.next) {
+    unsigned scanned = 0;
+    for (struct superslab *c = ss_lists[SS_LIST_AVAIL]; ss == NULL && c != NULL &&
+                                                        scanned < SS_SCAN_MAX;
+         c = c->h.next, scanned++) {
         if ((unit = ss_find_run(c, k)) != 0)
             ss = c;
     }
