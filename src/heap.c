@@ -540,6 +540,13 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p)
     if (likely(!slab_remote_push(s, p))) {
         if (h != NULL) {
             HAK_COUNT(h->c.remote_frees, 1);
+            /* A thread that only frees (a consumer) takes no new slabs, so
+             * it publishes here, or the global in-use figure and its peak
+             * would keep what it freed. */
+            if (unlikely(++h->remote_since_publish >= 1024)) {
+                h->remote_since_publish = 0;
+                heap_publish(h);
+            }
             h->busy = 0;
         }
         return;

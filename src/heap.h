@@ -35,6 +35,7 @@ struct heap {
     uint32_t owned_count[HAK_NUM_CLASSES];
     struct superslab *ss_hint;
     int64_t published; /* bytes in use last added to the global figure */
+    uint32_t remote_since_publish;
     /* Set while the heap's thread is in a slow path that edits its lists:
      * a fork child only takes over the heaps of vanished threads that were
      * not (see heap_fork_child). */
