@@ -15,6 +15,7 @@
 #include "rel_common.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <sys/stat.h>
 
@@ -358,11 +359,15 @@ static int replay_dir(const char *dir)
         fprintf(stderr, "fuzz_ops: cannot read %s: %s\n", dir, strerror(errno));
         return -1;
     }
+    unsigned corpus = 0;
     for (int i = 0; i < n; i++) {
         char path[4096];
         struct stat st;
         snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
-        if (names[i]->d_name[0] != '.' && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        /* TSan runs this 20 times slower: there, a quarter of the grown
+         * corpus (every seed and regression input still runs). */
+        bool thin = REL_TSAN && strncmp(names[i]->d_name, "corpus-", 7) == 0 && corpus++ % 4 != 0;
+        if (names[i]->d_name[0] != '.' && !thin && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
             if (replay_file(path) != 0)
                 return -1;
             ran++;
