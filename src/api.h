@@ -19,8 +19,10 @@ size_t api_usable_size(const void *p, const char *fn);
 
 HAK_INLINE void *api_alloc(size_t size)
 {
+    if (likely(size <= HAK_TINY_MAX))
+        return heap_alloc(size, size_class_of_tiny(size));
     if (likely(size <= HAK_SMALL_MAX))
-        return heap_alloc(size);
+        return heap_alloc(size, size_class_of_mid(size));
     return api_alloc_large(size);
 }
 

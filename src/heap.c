@@ -87,32 +87,10 @@ static void abandoned_unlink(struct slab *s)
 
 /* ---- statistics publication -------------------------------------------- */
 
-static int64_t heap_net_bytes(const struct heap *h)
-{
-    int64_t net = 0;
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
-        net += (int64_t)(HAK_COUNTER_READ(h->c.allocs[c]) - HAK_COUNTER_READ(h->c.frees[c])) *
-               (int64_t)hak_class_size[c];
-    return net;
-}
-
-/* Adds what this heap allocated net since last time to the global in-use
- * figure, which tracks its peak.  Called when the heap grows (a new slab),
- * so the peak is sampled at the moments memory use rises. */
-static void heap_publish(struct heap *h)
-{
-    int64_t net = heap_net_bytes(h);
-    stats_in_use_add(net - h->published);
-    h->published = net;
-}
-
 static void counters_merge(struct heap_counters *dst, struct heap_counters *src)
 {
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
-        HAK_COUNT(dst->allocs[c], HAK_COUNTER_READ(src->allocs[c]));
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
         HAK_COUNT(dst->frees[c], HAK_COUNTER_READ(src->frees[c]));
-    }
-    HAK_COUNT(dst->requested, HAK_COUNTER_READ(src->requested));
     HAK_COUNT(dst->remote_frees, HAK_COUNTER_READ(src->remote_frees));
     HAK_COUNT(dst->drains, HAK_COUNTER_READ(src->drains));
     HAK_COUNT(dst->drained, HAK_COUNTER_READ(src->drained));
@@ -235,22 +213,22 @@ static void ring_unlink(struct heap *h, struct slab *s)
     h->owned_count[s->cls]--;
 }
 
-static void *slab_take_drained(struct heap *h, struct slab *s)
+static void *slab_take_drained(struct heap *h, struct slab *s, size_t size)
 {
-    void *b = slab_take(s);
+    void *b = slab_take(s, size);
     if (b != NULL)
         return b;
     heap_drain(h, s);
-    return slab_take(s);
+    return slab_take(s, size);
 }
 
-static HAK_NOINLINE void *heap_refill(struct heap *h, unsigned cls)
+static HAK_NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
 {
     struct slab *s = h->current[cls];
     void *b;
 
     if (s != &sentinel_slab) {
-        if ((b = slab_take_drained(h, s)) != NULL)
+        if ((b = slab_take_drained(h, s, size)) != NULL)
             return b;
         h->current[cls] = &sentinel_slab;
         ring_insert_tail(h, s);
@@ -258,7 +236,7 @@ static HAK_NOINLINE void *heap_refill(struct heap *h, unsigned cls)
     /* The ring from its oldest end: slabs that local and remote frees have
      * refilled since they were current.  Full ones rotate to the tail. */
     for (unsigned scanned = 0; (s = h->owned[cls]) != NULL && scanned < HEAP_SCAN_MAX; scanned++) {
-        if ((b = slab_take_drained(h, s)) != NULL) {
+        if ((b = slab_take_drained(h, s, size)) != NULL) {
             ring_unlink(h, s);
             h->current[cls] = s;
             return b;
@@ -272,9 +250,9 @@ static HAK_NOINLINE void *heap_refill(struct heap *h, unsigned cls)
         h->owned[cls] = s->next;
     }
     while ((s = heap_adopt(h, cls)) != NULL) {
-        if ((b = slab_take_drained(h, s)) != NULL) {
+        if ((b = slab_take_drained(h, s, size)) != NULL) {
             h->current[cls] = s;
-            heap_publish(h);
+            stats_sample_peak();
             return b;
         }
         ring_insert_tail(h, s);
@@ -283,8 +261,8 @@ static HAK_NOINLINE void *heap_refill(struct heap *h, unsigned cls)
     if (s == NULL)
         return NULL;
     h->current[cls] = s;
-    heap_publish(h);
-    return slab_take(s);
+    stats_sample_peak();
+    return slab_take(s, size);
 }
 
 /* ---- thread set-up and exit -------------------------------------------- */
@@ -338,7 +316,6 @@ static HAK_NOINLINE struct heap *heap_thread_init(void)
  * the only thread left (a fork child). */
 static void heap_retire(struct heap *h)
 {
-    heap_publish(h);
     for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         struct slab *s = h->current[c];
         h->current[c] = &sentinel_slab;
@@ -394,7 +371,7 @@ static bool slab_recount(struct slab *s)
     uint32_t carved = (uint32_t)((size_t)(s->bump - s->start) / s->block_size);
     if (nfree > carved)
         return false;
-    s->used = carved - nfree;
+    HAK_OWNER_STORE(s->used, carved - nfree);
     return true;
 }
 
@@ -439,11 +416,7 @@ void heap_process_init(void)
 static HAK_COLD void *heap_alloc_after_exit(size_t size, unsigned cls)
 {
     struct heap *h = heap_create();
-    void *b = h != NULL ? heap_refill(h, cls) : NULL;
-    if (b != NULL) {
-        HAK_COUNT(h->c.allocs[cls], 1);
-        HAK_COUNT(h->c.requested, size);
-    }
+    void *b = h != NULL ? heap_refill(h, cls, size) : NULL;
     if (h != NULL) {
         h->busy = 1;
         heap_retire(h);
@@ -465,14 +438,12 @@ void *heap_alloc_slow(size_t size, unsigned cls)
         }
     }
     h->busy = 1;
-    void *b = heap_refill(h, cls);
+    void *b = heap_refill(h, cls, size);
     h->busy = 0;
     if (unlikely(b == NULL)) {
         errno = ENOMEM;
         return NULL;
     }
-    HAK_COUNT(h->c.allocs[cls], 1);
-    HAK_COUNT(h->c.requested, size);
     return b;
 }
 
@@ -505,7 +476,7 @@ static void test_drain_unowned(struct slab *s)
     }
     tail[0] = s->free; /* races with the owner's own pops and pushes */
     s->free = (void *)head;
-    s->used -= n;
+    HAK_OWNER_STORE(s->used, s->used - n);
 }
 #endif
 
@@ -540,13 +511,6 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p)
     if (likely(!slab_remote_push(s, p))) {
         if (h != NULL) {
             HAK_COUNT(h->c.remote_frees, 1);
-            /* A thread that only frees (a consumer) takes no new slabs, so
-             * it publishes here, or the global in-use figure and its peak
-             * would keep what it freed. */
-            if (unlikely(++h->remote_since_publish >= 1024)) {
-                h->remote_since_publish = 0;
-                heap_publish(h);
-            }
             h->busy = 0;
         }
         return;
@@ -584,11 +548,8 @@ void heap_totals_read(struct heap_totals *t)
     t->threads_live = heaps_live_count;
     t->threads_exited = heaps_exited_count;
     hak_lock_release(HEAPS_LOCK);
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
-        t->allocs[c] = HAK_COUNTER_READ(sum.allocs[c]);
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
         t->frees[c] = HAK_COUNTER_READ(sum.frees[c]);
-    }
-    t->requested = HAK_COUNTER_READ(sum.requested);
     t->remote_frees = HAK_COUNTER_READ(sum.remote_frees);
     t->drains = HAK_COUNTER_READ(sum.drains);
     t->drained = HAK_COUNTER_READ(sum.drained);

@@ -13,11 +13,11 @@
 #include "superslab.h"
 
 /* Per-thread counters: written only by their thread (relaxed stores),
- * summed by hak_stats() when read. */
+ * summed by hak_stats() when read.  Allocations and the owner's frees are
+ * counted per slab instead (struct slab); `frees` here are the frees
+ * this heap pushed onto other threads' slabs. */
 struct heap_counters {
-    hak_counter_t allocs[HAK_NUM_CLASSES];
     hak_counter_t frees[HAK_NUM_CLASSES];
-    hak_counter_t requested;
     hak_counter_t remote_frees;
     hak_counter_t drains;
     hak_counter_t drained;
@@ -34,8 +34,6 @@ struct heap {
     struct slab *owned[HAK_NUM_CLASSES];
     uint32_t owned_count[HAK_NUM_CLASSES];
     struct superslab *ss_hint;
-    int64_t published; /* bytes in use last added to the global figure */
-    uint32_t remote_since_publish;
     /* Set while the heap's thread is in a slow path that edits its lists:
      * a fork child only takes over the heaps of vanished threads that were
      * not (see heap_fork_child). */
@@ -54,10 +52,10 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p);
 void heap_slab_emptied(struct heap *h, struct slab *s);
 HAK_NORETURN void hak_invalid_pointer(const char *fn, const void *p);
 
-HAK_INLINE void *heap_alloc(size_t size)
+/* size must be <= HAK_SMALL_MAX and cls its class. */
+HAK_INLINE void *heap_alloc(size_t size, unsigned cls)
 {
     struct heap *h = hak_tls_heap;
-    unsigned cls = size_class_of(size);
     struct slab *s = h->current[cls];
     void **b = s->free;
     if (likely(b != NULL)) {
@@ -72,9 +70,9 @@ HAK_INLINE void *heap_alloc(size_t size)
         if (HAK_DEBUG_GUARDS_ON)
             slab_debug_check_poison(s, b);
         b[1] = NULL;
-        s->used++;
-        HAK_COUNT(h->c.allocs[cls], 1);
-        HAK_COUNT(h->c.requested, size);
+        HAK_OWNER_STORE(s->used, s->used + 1);
+        HAK_COUNT(s->allocs, 1);
+        HAK_COUNT(s->requested, size);
         return b;
     }
     return heap_alloc_slow(size, cls);
@@ -105,8 +103,9 @@ HAK_INLINE void heap_free_small(void *p, const char *fn)
         b[0] = s->free;
         b[1] = (void *)HAK_FREE_KEY;
         s->free = b;
-        HAK_COUNT(h->c.frees[s->cls], 1);
-        if (unlikely(--s->used == 0) && s != h->current[s->cls])
+        uint32_t used = s->used - 1;
+        HAK_OWNER_STORE(s->used, used);
+        if (unlikely(used == 0) && s != h->current[s->cls])
             heap_slab_emptied(h, s);
         return;
     }
@@ -120,8 +119,8 @@ void heap_process_init(void);
 
 /* Statistics: sums every heap's counters (live and retired). */
 struct heap_totals {
-    uint64_t allocs[HAK_NUM_CLASSES], frees[HAK_NUM_CLASSES];
-    uint64_t requested, remote_frees, drains, drained, adopted, reclaimed;
+    uint64_t frees[HAK_NUM_CLASSES]; /* remote frees, by class */
+    uint64_t remote_frees, drains, drained, adopted, reclaimed;
     uint64_t threads_live, threads_exited;
 };
 void heap_totals_read(struct heap_totals *t);

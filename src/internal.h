@@ -55,6 +55,12 @@ typedef uint64_t hak_counter_t;
 #define HAK_COUNT(c, n) ((c) += (n))
 #endif
 #define HAK_COUNTER_READ(c) __atomic_load_n(&(c), __ATOMIC_RELAXED)
+/* A store by a field's only writer that other threads read (statistics). */
+#if HAK_TSAN
+#define HAK_OWNER_STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#else
+#define HAK_OWNER_STORE(x, v) ((x) = (v))
+#endif
 
 HAK_INLINE uintptr_t hak_align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
 

@@ -239,6 +239,7 @@ void *large_alloc(size_t size, size_t align, bool zeroed)
     large_account(1, (int64_t)map_size, (int64_t)hdr->usable);
     atomic_fetch_add_explicit(&large_allocs, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&large_requested, size, memory_order_relaxed);
+    stats_sample_peak();
     HAK_DEBUG_LOG("large block %p: %zu bytes mapped at %p", (void *)user, map_size, (void *)base);
     return user;
 }

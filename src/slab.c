@@ -35,7 +35,8 @@ uint32_t slab_drain_chain(struct slab *s, uintptr_t head)
                   s->used);
     tail[0] = s->free;
     s->free = (void *)head;
-    s->used -= n;
+    HAK_OWNER_STORE(s->used, s->used - n);
+    HAK_COUNT(s->drained, n);
     return n;
 }
 

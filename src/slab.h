@@ -40,10 +40,16 @@ struct slab {
 
     /* Owner-only state, on its own cache line. */
     void *free HAK_ALIGNED(HAK_CACHELINE); /* local free list */
-    char *bump;                            /* next never-used block */
-    char *end;                             /* start + capacity * block_size */
+    char *bump;                            /* next never-used block, below start + span */
     uint32_t used;                         /* blocks out, from the owner's view */
     struct slab *next, *prev;              /* owner's ring, or abandoned list */
+    /* Statistics, counted here because allocation writes this line anyway
+     * (per-class arrays elsewhere cost Larson ~10%): blocks handed out,
+     * the sizes asked for, and blocks recovered from the remote stack.
+     * The owner's own frees are allocs - used - drained, so free() counts
+     * nothing; remote frees are counted by the freeing thread's heap.
+     * Released slabs fold theirs into per-class totals (superslab.c). */
+    hak_counter_t allocs, drained, requested; /* not adjacent: two adds, not SSE */
 
     /* The remote-free stack head | SLAB_PARKED, written by other threads. */
     _Atomic uintptr_t remote HAK_ALIGNED(HAK_CACHELINE);
@@ -121,22 +127,25 @@ HAK_INLINE uint32_t slab_drain(struct slab *s, uint64_t self)
     return slab_drain_chain(s, head);
 }
 
-/* Owner only: takes a block from the free list or the never-used tail. */
-HAK_INLINE void *slab_take(struct slab *s)
+/* Owner only: takes a block from the free list or the never-used tail,
+ * for a request of size bytes. */
+HAK_INLINE void *slab_take(struct slab *s, size_t size)
 {
     void **b = s->free;
     if (b != NULL) {
         if (unlikely(b[1] != (void *)HAK_FREE_KEY))
             slab_bad_free_block(s, b);
         s->free = b[0];
-    } else if (s->bump < s->end) {
+    } else if (s->bump < s->start + s->span) {
         b = (void **)s->bump;
         s->bump += s->block_size;
     } else {
         return NULL;
     }
     b[1] = NULL; /* no stale double-free key in a live block */
-    s->used++;
+    HAK_OWNER_STORE(s->used, s->used + 1);
+    HAK_COUNT(s->allocs, 1);
+    HAK_COUNT(s->requested, size);
     return b;
 }
 

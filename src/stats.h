@@ -1,5 +1,5 @@
-/* stats.h - the global figures behind hak_stats() that are not per-thread
- * counters: bytes in use as last published, and its peak. */
+/* stats.h - the global figures behind hak_stats() that are not counted
+ * per thread or per slab: large blocks in use, and the in-use peak. */
 #ifndef HAKMEM_STATS_H
 #define HAKMEM_STATS_H
 
@@ -7,7 +7,8 @@
 
 struct hak_stats;
 
-void stats_in_use_add(int64_t delta);
+/* Samples bytes in use for the peak figure (rate-limited; any thread). */
+void stats_sample_peak(void);
 void stats_large_in_use_add(int64_t delta);
 /* Fills a complete, current-version struct hak_stats; the caller holds
  * HAK_LOCK_STATS. */

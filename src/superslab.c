@@ -14,6 +14,8 @@ enum ss_list { SS_LIST_NONE, SS_LIST_AVAIL, SS_LIST_FULL, SS_LIST_CACHE };
 static struct superslab *ss_lists[4];
 static uint64_t ss_live_count, ss_cached_count;
 static uint64_t ss_class_slabs[HAK_NUM_CLASSES];
+static uint64_t ss_released_allocs[HAK_NUM_CLASSES], ss_released_frees[HAK_NUM_CLASSES];
+static uint64_t ss_released_requested;
 static size_t ss_dirty_bytes;                     /* free units not yet purged */
 static size_t ss_cache_limit = (size_t)8 << 20;   /* HAKMEM_CACHE_MB / 16 */
 
@@ -117,8 +119,8 @@ static void slab_init(struct superslab *ss, unsigned unit, unsigned cls, uint64_
     s->listed = 0;
     s->free = NULL;
     s->bump = s->start;
-    s->end = s->start + (size_t)s->capacity * bs;
-    s->used = 0;
+    HAK_OWNER_STORE(s->used, 0);
+    s->allocs = s->requested = s->drained = 0;
     s->next = s->prev = NULL;
     atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
     atomic_store_explicit(&s->owner, heap_id, memory_order_relaxed);
@@ -183,6 +185,9 @@ void ss_slab_release(struct slab *s)
 
     hak_lock_acquire(SS_LOCK);
     ss_class_slabs[s->cls]--;
+    ss_released_allocs[s->cls] += s->allocs;
+    ss_released_frees[s->cls] += s->allocs - s->drained; /* used is 0 */
+    ss_released_requested += s->requested;
     for (unsigned i = 0; i < k; i++) {
         struct slab *u = &ss->slabs[unit + i];
         u->back = 0;
@@ -227,8 +232,27 @@ void ss_stats_read(struct ss_stats *st)
     hak_lock_acquire(SS_LOCK);
     st->live = ss_live_count;
     st->cached = ss_cached_count;
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
+    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
         st->class_slabs[c] = ss_class_slabs[c];
+        st->class_allocs[c] = ss_released_allocs[c];
+        st->class_frees[c] = ss_released_frees[c];
+    }
+    st->requested = ss_released_requested;
+    /* Live slabs: their owners keep counting while this reads (relaxed,
+     * word-sized loads), so the figures are a moment's snapshot. */
+    for (int l = SS_LIST_AVAIL; l <= SS_LIST_FULL; l++)
+        for (struct superslab *ss = ss_lists[l]; ss != NULL; ss = ss->h.next)
+            for (unsigned u = 1; u < SS_UNITS; u++) {
+                const struct slab *s = &ss->slabs[u];
+                if (s->block_size == 0 || s->back != 0)
+                    continue;
+                st->class_allocs[s->cls] += HAK_COUNTER_READ(s->allocs);
+                /* The owner's frees; remote ones are counted by heaps. */
+                uint64_t allocs = HAK_COUNTER_READ(s->allocs);
+                uint64_t kept = HAK_COUNTER_READ(s->used) + HAK_COUNTER_READ(s->drained);
+                st->class_frees[s->cls] += allocs > kept ? allocs - kept : 0;
+                st->requested += HAK_COUNTER_READ(s->requested);
+            }
     hak_lock_release(SS_LOCK);
 }
 

@@ -66,6 +66,10 @@ void ss_set_cache_limit(size_t bytes);
 struct ss_stats {
     uint64_t live, cached;
     uint64_t class_slabs[64];
+    /* Blocks handed out and freed by their slab's owner, by class: from
+     * the live slabs' counters plus those of slabs released since. */
+    uint64_t class_allocs[64], class_frees[64];
+    uint64_t requested; /* bytes asked for, all classes */
 };
 void ss_stats_read(struct ss_stats *st);
 
