@@ -137,8 +137,10 @@ struct hak_stats {
     struct hak_stats_lock locks[HAK_STATS_MAX_LOCKS];
     struct hak_stats_class classes[HAK_STATS_MAX_CLASSES];
 };
-/* (*) sampled whenever a thread publishes its counters (every slab
- * refill and at exit), so short spikes between samples may be missed. */
+/* (*) sampled exactly when memory use grows (a thread takes a new slab,
+ * a large block is mapped), at most every 10 ms, and at every hak_stats()
+ * call: a spike shorter than that may be missed.  Counting every malloc
+ * and free into one figure would slow every call down. */
 
 /* Fills *st (see the compatibility rule).  Returns 0, or -1 with errno =
  * EINVAL when st is NULL or size is smaller than the fixed header (16). */
