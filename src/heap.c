@@ -1,8 +1,7 @@
-/* heap.c - thread heaps: the refill path (drain own slab -> owned partial
- * slab -> owned full slab with remote frees -> adopt an abandoned slab ->
- * fresh slab -> fresh SuperSlab),
- * frees from non-owner threads, claiming parked slabs, and giving every
- * slab up at thread exit so other threads can adopt it. */
+/* heap.c - thread heaps: the refill path (drain the current slab -> the
+ * ring of owned slabs -> adopt an abandoned slab -> fresh slab), frees
+ * from non-owner threads, claiming parked slabs, and giving every slab up
+ * at thread exit so other threads can adopt it. */
 #include "internal.h"
 
 #include "heap.h"
@@ -85,7 +84,7 @@ static void abandoned_unlink(struct slab *s)
     HAK_RELAXED_ADD(abandoned_count[s->cls], (uint32_t)-1);
 }
 
-/* ---- statistics publication -------------------------------------------- */
+/* ---- statistics ------------------------------------------------------- */
 
 static void counters_merge(struct heap_counters *dst, struct heap_counters *src)
 {
