@@ -10,7 +10,7 @@
  *                      it is returned to the OS (default 128): freed large
  *                      blocks (one unused for a second is unmapped at the
  *                      next large allocation or free), and up to a
- *                      sixteenth of it in free SuperSlabs and slab pages.
+ *                      eighth of it in free SuperSlabs and slab pages.
  *   HAKMEM_VERBOSE     "1" prints start-up, shutdown and diagnostic messages
  *                      (only in builds configured with --enable-debug-guards).
  * Any other variable whose name starts with HAKMEM_ is reported once on

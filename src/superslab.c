@@ -17,7 +17,7 @@ static uint64_t ss_class_slabs[HAK_NUM_CLASSES];
 static uint64_t ss_released_allocs[HAK_NUM_CLASSES], ss_released_frees[HAK_NUM_CLASSES];
 static uint64_t ss_released_requested;
 static size_t ss_dirty_bytes;                     /* free units not yet purged */
-static size_t ss_cache_limit = (size_t)8 << 20;   /* HAKMEM_CACHE_MB / 16 */
+static size_t ss_cache_limit = (size_t)16 << 20; /* HAKMEM_CACHE_MB / 8 */
 
 #define SS_LOCK (&hak_locks[HAK_LOCK_SUPERSLAB])
 /* SuperSlabs with free units looked at for a run before the cache or a

@@ -60,7 +60,7 @@ void ss_slab_release(struct slab *s);
 /* Limit of free-but-dirty bytes kept before pages go back to the OS: this
  * share of HAKMEM_CACHE_MB (most of it is for freed large blocks, which
  * are costlier to fault in again). */
-#define HAK_SS_CACHE_SHARE 16
+#define HAK_SS_CACHE_SHARE 8
 void ss_set_cache_limit(size_t bytes);
 
 struct ss_stats {

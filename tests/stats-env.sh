@@ -148,7 +148,7 @@ fi
 field() { sed -n "s/.*$1=\([0-9]*\).*/\1/p" "$2"; }
 for mb in 0 4 default 64; do
   n=cache-$mb
-  if [ $mb = default ]; then run "$n" cache || continue; budget=8
+  if [ $mb = default ]; then run "$n" cache || continue; budget=16
   else run "$n" cache "HAKMEM_CACHE_MB=$mb" || continue; budget=$mb; fi
   cached=$(field cached "$tmp/$n.out") kept=$(field kept_kib "$tmp/$n.out")
   returned=$(field returned_kib "$tmp/$n.out")
