@@ -55,26 +55,9 @@ HAK_NORETURN void hak_invalid_pointer(const char *fn, const void *p);
 /* size must be <= HAK_SMALL_MAX and cls its class. */
 HAK_INLINE void *heap_alloc(size_t size, unsigned cls)
 {
-    struct heap *h = hak_tls_heap;
-    struct slab *s = h->current[cls];
-    void **b = s->free;
-    if (likely(b != NULL)) {
-        HAK_GUARD(slab_is_block(s, b), "free list of slab %p holds %p, not one of its blocks",
-                  (void *)s, (void *)b);
-        if (unlikely(b[1] != (void *)HAK_FREE_KEY))
-            slab_bad_free_block(s, b);
-        s->free = b[0];
-        /* The next head is a cache miss waiting for the next call (free
-         * lists come back in the program's free order): start it now. */
-        __builtin_prefetch(b[0], 1);
-        if (HAK_DEBUG_GUARDS_ON)
-            slab_debug_check_poison(s, b);
-        b[1] = NULL;
-        HAK_OWNER_STORE(s->used, s->used + 1);
-        HAK_COUNT(s->allocs, 1);
-        HAK_COUNT(s->requested, size);
+    void *b = slab_take(hak_tls_heap->current[cls], size);
+    if (likely(b != NULL))
         return b;
-    }
     return heap_alloc_slow(size, cls);
 }
 

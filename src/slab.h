@@ -127,15 +127,29 @@ HAK_INLINE uint32_t slab_drain(struct slab *s, uint64_t self)
     return slab_drain_chain(s, head);
 }
 
+/* Debug builds: poison freed blocks, and check it is intact. */
+void slab_debug_poison(struct slab *s, void *p);
+/* Debug builds: p's bytes past the link and key still hold the poison. */
+bool slab_debug_poison_intact(struct slab *s, void *p);
+void slab_debug_check_poison(struct slab *s, void *p);
+
 /* Owner only: takes a block from the free list or the never-used tail,
- * for a request of size bytes. */
+ * for a request of size bytes; NULL when the slab has neither.  This is
+ * malloc's fast path (the sentinel slab of an idle class has neither). */
 HAK_INLINE void *slab_take(struct slab *s, size_t size)
 {
     void **b = s->free;
-    if (b != NULL) {
+    if (likely(b != NULL)) {
+        HAK_GUARD(slab_is_block(s, b), "free list of slab %p holds %p, not one of its blocks",
+                  (void *)s, (void *)b);
         if (unlikely(b[1] != (void *)HAK_FREE_KEY))
             slab_bad_free_block(s, b);
         s->free = b[0];
+        /* The next head is a cache miss waiting for the next call (free
+         * lists come back in the program's free order): start it now. */
+        __builtin_prefetch(b[0], 1);
+        if (HAK_DEBUG_GUARDS_ON)
+            slab_debug_check_poison(s, b);
     } else if (s->bump < s->start + s->span) {
         b = (void **)s->bump;
         s->bump += s->block_size;
@@ -153,9 +167,5 @@ HAK_INLINE void *slab_take(struct slab *s, size_t size)
  * returns when the key was a coincidence of user data. */
 void slab_check_double_free(struct slab *s, void *p, const char *fn);
 
-void slab_debug_poison(struct slab *s, void *p);
-/* Debug builds: p's bytes past the link and key still hold the poison. */
-bool slab_debug_poison_intact(struct slab *s, void *p);
-void slab_debug_check_poison(struct slab *s, void *p);
 
 #endif /* HAKMEM_SLAB_H */

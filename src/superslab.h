@@ -9,7 +9,6 @@
 #include "chunk_map.h"
 #include "slab.h"
 
-#define SS_SHIFT HAK_CHUNK_SHIFT
 #define SS_SIZE HAK_CHUNK_SIZE
 #define SS_UNITS 32
 #define SS_ALL_UNITS 0xfffffffeu /* unit 0 is the header */
