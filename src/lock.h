@@ -35,6 +35,15 @@ HAK_INLINE void hak_lock_acquire(struct hak_lock *l)
     HAK_RELAXED_ADD(l->acquisitions, 1);
 }
 
+/* Takes the lock only if it is free (counted as an acquisition then). */
+HAK_INLINE bool hak_lock_try_acquire(struct hak_lock *l)
+{
+    if (pthread_mutex_trylock(&l->mutex) != 0)
+        return false;
+    HAK_RELAXED_ADD(l->acquisitions, 1);
+    return true;
+}
+
 HAK_INLINE void hak_lock_release(struct hak_lock *l) { pthread_mutex_unlock(&l->mutex); }
 
 /* fork(2) support: take every lock in order / release / reset in child. */

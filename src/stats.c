@@ -51,10 +51,9 @@ void stats_sample_peak(void)
         !atomic_compare_exchange_strong_explicit(&peak_sampled_ms, &last, now,
                                                  memory_order_relaxed, memory_order_relaxed))
         return;
-    /* A thread already collecting samples for everyone. */
-    if (pthread_mutex_trylock(&hak_locks[HAK_LOCK_STATS].mutex) != 0)
+    /* Busy: another thread is collecting, which samples for everyone. */
+    if (!hak_lock_try_acquire(&hak_locks[HAK_LOCK_STATS]))
         return;
-    HAK_RELAXED_ADD(hak_locks[HAK_LOCK_STATS].acquisitions, 1);
     stats_collect(&scratch);
     hak_lock_release(&hak_locks[HAK_LOCK_STATS]);
 }
