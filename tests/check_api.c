@@ -310,9 +310,9 @@ START_TEST(test_live_blocks_disjoint)
     static void *p[N];
     static size_t sz[N];
     static struct span sp[N];
-    uint64_t rng = hk_seed(42);
+    uint64_t rng = test_seed(42);
     for (size_t i = 0; i < N; i++) {
-        uint64_t r = hk_rand(&rng);
+        uint64_t r = test_rand(&rng);
         size_t n;
         switch (r % 16) {
         case 0: n = (size_t)(r >> 8) % 65536; break;

@@ -294,12 +294,12 @@ static atomic_int cs_stop;
 
 static void *cs_worker(void *arg)
 {
-    uint64_t rng = hk_seed((uint64_t)(uintptr_t)arg);
+    uint64_t rng = test_seed((uint64_t)(uintptr_t)arg);
     void *held[128] = {0};
     while (!atomic_load_explicit(&cs_stop, memory_order_relaxed)) {
-        unsigned k = (unsigned)(hk_rand(&rng) & 127);
+        unsigned k = (unsigned)(test_rand(&rng) & 127);
         hak_free(held[k]);
-        held[k] = hak_malloc((size_t)(hk_rand(&rng) % 3000));
+        held[k] = hak_malloc((size_t)(test_rand(&rng) % 3000));
     }
     for (unsigned k = 0; k < 128; k++)
         hak_free(held[k]);

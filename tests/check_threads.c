@@ -21,7 +21,7 @@ static struct hak_stats stats_now(void)
 /* A random block size: mostly small, sometimes medium, rarely big. */
 static size_t rand_size(uint64_t *rng)
 {
-    uint64_t r = hk_rand(rng);
+    uint64_t r = test_rand(rng);
     size_t n;
     switch (r & 63) {
     case 0: n = 4096 + (size_t)(r >> 8) % 61440; break;          /* to 64 KiB */
@@ -84,7 +84,7 @@ static struct batch *pcq_pop(void)
 static void *producer(void *arg)
 {
     uint64_t id = (uint64_t)(uintptr_t)arg;
-    uint64_t rng = hk_seed(id);
+    uint64_t rng = test_seed(id);
     /* a few blocks held locally a while, freed by their own thread */
     void *local[64] = {0};
     size_t local_n[64] = {0};
@@ -225,7 +225,7 @@ struct ad_arg {
 
 static int ad_alloc_all(struct ad_block *blk, unsigned id, unsigned round, uint64_t salt)
 {
-    uint64_t rng = hk_seed((uint64_t)round * 131 + id + salt);
+    uint64_t rng = test_seed((uint64_t)round * 131 + id + salt);
     for (unsigned i = 0; i < AD_BLOCKS; i++) {
         size_t n = rand_size(&rng);
         void *p = hak_malloc(n);
@@ -336,7 +336,7 @@ static struct ad_block ch_left[CH_THREADS][CH_LEFT];
 static void *ch_thread(void *arg)
 {
     unsigned id = (unsigned)(uintptr_t)arg;
-    uint64_t rng = hk_seed(id + 7777);
+    uint64_t rng = test_seed(id + 7777);
     /* free what the previous thread left behind (remote, owner gone) */
     if (id > 0)
         for (unsigned i = 0; i < CH_LEFT; i++)
@@ -395,10 +395,10 @@ static atomic_int rr_stop;
 static void *rr_owner(void *arg)
 {
     (void)arg;
-    uint64_t rng = hk_seed(31337);
+    uint64_t rng = test_seed(31337);
     for (unsigned i = 0; i < RR_BLOCKS; i++) {
         size_t n = rand_size(&rng);
-        size_t a = (i % 3 == 0) ? (size_t)16 << (hk_rand(&rng) % 13) : 0; /* to 64 KiB */
+        size_t a = (i % 3 == 0) ? (size_t)16 << (test_rand(&rng) % 13) : 0; /* to 64 KiB */
         void *p = a ? hak_aligned_alloc(a, n) : hak_malloc(n);
         if (!p || (a && !hk_aligned(p, a))) {
             hk_thread_fail("owner: allocation of %zu (align %zu) failed or misaligned", n, a);
@@ -429,10 +429,10 @@ START_TEST(test_remote_realloc_aligned)
     ck_assert_int_eq(pthread_barrier_init(&rr_barrier, NULL, 2), 0);
     ck_assert_int_eq(pthread_create(&t, NULL, rr_owner, NULL), 0);
     pthread_barrier_wait(&rr_barrier);
-    uint64_t rng = hk_seed(4242);
+    uint64_t rng = test_seed(4242);
     for (unsigned i = 0; i < RR_BLOCKS && !hk_failed(); i++) {
         size_t n = rr[i].n, m;
-        switch (hk_rand(&rng) % 4) {
+        switch (test_rand(&rng) % 4) {
         case 0: m = n / 2 + 1; break;
         case 1: m = n * 3; break;
         case 2: m = n + 1; break;
@@ -509,9 +509,9 @@ static void *la_thread(void *argp)
         pthread_join(arg.prev, NULL);
 
     struct la_slot *slots = &la_slots[c->id * LA_SLOTS];
-    uint64_t rng = hk_seed(((uint64_t)c->id << 20) + c->generation);
+    uint64_t rng = test_seed(((uint64_t)c->id << 20) + c->generation);
     for (unsigned r = 0; r < LA_ROUNDS && !hk_failed(); r++) {
-        struct la_slot *s = &slots[hk_rand(&rng) % LA_SLOTS];
+        struct la_slot *s = &slots[test_rand(&rng) % LA_SLOTS];
         if (!hk_stamp_ok(s->p, s->n, s->tag)) {
             hk_thread_fail("larson thread %u gen %u: block %p (size %zu) overwritten",
                            c->id, c->generation, s->p, s->n);
@@ -520,14 +520,14 @@ static void *la_thread(void *argp)
         }
         hak_free(s->p);
         /* larson's sizes are 8..1000; blocks hold a 32-byte stamp */
-        size_t n = 32 + (size_t)(hk_rand(&rng) % 969);
+        size_t n = 32 + (size_t)(test_rand(&rng) % 969);
         s->p = hak_malloc(n);
         if (!s->p) {
             hk_thread_fail("larson: hak_malloc(%zu) NULL", n);
             break;
         }
         s->n = n;
-        s->tag = hk_rand(&rng);
+        s->tag = test_rand(&rng);
         hk_stamp(s->p, n, s->tag);
     }
     atomic_fetch_add_explicit(&la_ops, LA_ROUNDS, memory_order_relaxed);
@@ -564,13 +564,13 @@ START_TEST(test_larson)
 {
     /* warm-up by the test thread: every block the workers free first is
      * someone else's */
-    uint64_t rng = hk_seed(2024);
+    uint64_t rng = test_seed(2024);
     for (unsigned i = 0; i < LA_THREADS * LA_SLOTS; i++) {
-        size_t n = 32 + (size_t)(hk_rand(&rng) % 969);
+        size_t n = 32 + (size_t)(test_rand(&rng) % 969);
         la_slots[i].p = hak_malloc(n);
         ck_assert_ptr_nonnull(la_slots[i].p);
         la_slots[i].n = n;
-        la_slots[i].tag = hk_rand(&rng);
+        la_slots[i].tag = test_rand(&rng);
         hk_stamp(la_slots[i].p, n, la_slots[i].tag);
     }
     struct hak_stats before = stats_now();
@@ -624,18 +624,18 @@ static atomic_int fk_stop;
 
 static void *fk_worker(void *arg)
 {
-    uint64_t rng = hk_seed((uint64_t)(uintptr_t)arg + 99);
+    uint64_t rng = test_seed((uint64_t)(uintptr_t)arg + 99);
     void *held[256] = {0};
     size_t held_n[256] = {0};
     while (!atomic_load_explicit(&fk_stop, memory_order_relaxed)) {
-        unsigned k = (unsigned)(hk_rand(&rng) & 255);
+        unsigned k = (unsigned)(test_rand(&rng) & 255);
         if (held[k]) {
             if (!hk_stamp_ok(held[k], held_n[k], k))
                 hk_thread_fail("fork worker: block overwritten");
             hak_free(held[k]);
         }
         size_t n = rand_size(&rng);
-        if ((hk_rand(&rng) & 1023) == 0)
+        if ((test_rand(&rng) & 1023) == 0)
             n = HK_MiB + 4096; /* the large path takes its own locks */
         held[k] = hak_malloc(n);
         held_n[k] = n;
@@ -680,7 +680,7 @@ static void *fk_child_thread(void *arg)
 static void fk_child(int with_thread)
 {
     alarm(30); /* a deadlock ends as SIGALRM, not as a hung test */
-    uint64_t rng = hk_seed(5);
+    uint64_t rng = test_seed(5);
     void *p[500];
     for (int i = 0; i < 500; i++) {
         size_t n = rand_size(&rng);

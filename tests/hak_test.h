@@ -23,6 +23,7 @@
 #include <check.h>
 
 #include "hakmem.h"
+#include "test_rand.h"
 
 #define HK_KiB ((size_t)1024)
 #define HK_MiB (1024 * HK_KiB)
@@ -55,23 +56,6 @@ static inline void *hk_opaque_ptr(void *p)
 static inline int hk_aligned(const void *p, size_t a)
 {
     return ((uintptr_t)p & (a - 1)) == 0;
-}
-
-/* ---- deterministic PRNG (xorshift64*) ---------------------------------- */
-
-static inline uint64_t hk_rand(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static inline uint64_t hk_seed(uint64_t v)
-{
-    return (v + 1) * 0x9E3779B97F4A7C15ULL | 1;
 }
 
 /* ---- fill patterns ----------------------------------------------------- */

@@ -35,7 +35,7 @@ if HAVE_CHECK
 check_PROGRAMS += tests/check_api tests/check_errors tests/check_threads tests/check_stats
 TESTS += tests/check_api tests/check_errors tests/check_threads tests/check_stats
 
-tests_check_api_SOURCES = tests/check_api.c tests/hak_test.h
+tests_check_api_SOURCES = tests/check_api.c tests/hak_test.h tests/test_rand.h
 tests_check_api_CFLAGS = $(hk_test_cflags)
 tests_check_api_LDADD = $(hk_test_ldadd)
 

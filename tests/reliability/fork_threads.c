@@ -37,7 +37,7 @@ static atomic_uint_fast64_t worker_ops;
 
 static size_t pick_size(uint64_t *rng)
 {
-    uint64_t r = rel_rand(rng);
+    uint64_t r = test_rand(rng);
     switch (r % 16) {
     case 0: return (size_t)(2 << 20) + (r >> 8) % 65536; /* large: its own mapping */
     case 1: case 2: return 1024 + (r >> 8) % 60000;
@@ -102,7 +102,7 @@ static void tight_child(void)
 
 static void *worker(void *arg)
 {
-    uint64_t id = (uint64_t)(uintptr_t)arg, rng = rel_seed(id), seq = 0;
+    uint64_t id = (uint64_t)(uintptr_t)arg, rng = test_seed(id), seq = 0;
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
         size_t size = pick_size(&rng);
         void *p = hak_malloc(size);
@@ -110,7 +110,7 @@ static void *worker(void *arg)
             rel_fail(prog, "hak_malloc(%zu) failed in a worker", size);
         uint64_t tag = id << 40 | ++seq;
         stamp(p, size, tag);
-        struct slot *s = &slots[rel_rand(&rng) % NSLOTS];
+        struct slot *s = &slots[test_rand(&rng) % NSLOTS];
         pthread_mutex_lock(&s->lock);
         void *old = s->p;
         size_t osize = s->size;
@@ -133,11 +133,11 @@ static void *worker(void *arg)
  * step failed; reports go through write(2) only. */
 static void child(unsigned round)
 {
-    uint64_t rng = rel_seed(1000 + round);
+    uint64_t rng = test_seed(1000 + round);
     void *small[256];
     size_t sizes[256];
     for (int i = 0; i < 256; i++) {
-        sizes[i] = 16 + rel_rand(&rng) % 4000;
+        sizes[i] = 16 + test_rand(&rng) % 4000;
         small[i] = hak_malloc(sizes[i]);
         if (small[i] == NULL)
             _exit(10);

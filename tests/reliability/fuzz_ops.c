@@ -403,7 +403,7 @@ static size_t put_op(uint8_t *d, size_t at, unsigned kind, unsigned flags, unsig
 static void write_seeds(const char *dir)
 {
     static uint8_t d[8192];
-    uint64_t rng = rel_seed(7);
+    uint64_t rng = test_seed(7);
     size_t n;
 
     /* every kind of op once per slot, small sizes, two threads */
@@ -420,14 +420,14 @@ static void write_seeds(const char *dir)
     for (unsigned t = 0; t < 4; t++)
         for (unsigned s = 0; s < 64; s++)
             n = put_op(d, n, t == 0 ? 0 : (t == 1 ? 2 : 5), 0, (s + 16 * t) % 64,
-                       (unsigned)(rel_rand(&rng) % 1024));
+                       (unsigned)(test_rand(&rng) % 1024));
     write_seed(dir, "seed-remote-free", d, n);
 
     /* large blocks and their reallocs (sizes in the 1..5 MiB band) */
     n = 0;
     d[n++] = 1;
     for (unsigned s = 0; s < 24; s++)
-        n = put_op(d, n, s % 3 == 0 ? 0 : 2, 0, s % 8, 0xe000 | (unsigned)(rel_rand(&rng) & 0x1fff));
+        n = put_op(d, n, s % 3 == 0 ? 0 : 2, 0, s % 8, 0xe000 | (unsigned)(test_rand(&rng) & 0x1fff));
     write_seed(dir, "seed-large-realloc", d, n);
 
     /* alignments, valid and invalid, and calloc overflow */
@@ -444,7 +444,7 @@ static void write_seeds(const char *dir)
     n = 0;
     d[n++] = 2;
     while (n + OP_BYTES <= 4096) {
-        uint64_t r = rel_rand(&rng);
+        uint64_t r = test_rand(&rng);
         n = put_op(d, n, (unsigned)(r & 7), (unsigned)(r >> 3) & 31, (unsigned)(r >> 8) & 63,
                    (unsigned)(r >> 16) & 0xffff);
     }

@@ -44,7 +44,8 @@ tests_reliability_libhakmem_broken_guard_la_CPPFLAGS = $(rel_lib_cppflags) \
 tests_reliability_libhakmem_broken_guard_la_CFLAGS = $(rel_lib_cflags)
 
 ## ---- 1. the seed's race ------------------------------------------------
-rel_race_sources = tests/reliability/race_seed.c tests/reliability/rel_common.h
+rel_race_sources = tests/reliability/race_seed.c tests/reliability/rel_common.h \
+	tests/test_rand.h
 check_PROGRAMS += tests/reliability/race_seed tests/reliability/race_seed_guard \
 	tests/reliability/race_seed_broken tests/reliability/race_seed_broken_guard
 
@@ -129,7 +130,7 @@ FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,undefined -fno-sanitize-recover=all \
 	-fno-sanitize-coverage=trace-cmp \
 	-fno-omit-frame-pointer -Wall -Wextra -Werror
 tests/reliability/fuzz_ops_fuzzer: $(HAKMEM_CORE_SOURCES) config.h \
-		tests/reliability/fuzz_ops.c tests/reliability/rel_common.h
+		tests/reliability/fuzz_ops.c tests/reliability/rel_common.h tests/test_rand.h
 	$(AM_V_GEN)$(MKDIR_P) tests/reliability && srcs= && \
 	for f in $(HAKMEM_CORE_SOURCES); do \
 	  case $$f in src/override.c) ;; *.c) srcs="$$srcs $(srcdir)/$$f";; esac; \

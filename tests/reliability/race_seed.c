@@ -80,7 +80,7 @@ static void check_block(const struct held *h, const char *what)
  * meet on the same slabs), some medium, a few up to 64 KiB. */
 static size_t pick_size(uint64_t *rng)
 {
-    uint64_t r = rel_rand(rng);
+    uint64_t r = test_rand(rng);
     unsigned band = (unsigned)(r % 100);
     r >>= 8;
     if (band < 70)
@@ -95,7 +95,7 @@ static size_t pick_size(uint64_t *rng)
 static struct held new_block(uint64_t *rng, uint64_t life, uint64_t *seq)
 {
     struct held h = {NULL, pick_size(rng), life << 24 | (++*seq & 0xffffff)};
-    unsigned how = (unsigned)(rel_rand(rng) % 20);
+    unsigned how = (unsigned)(test_rand(rng) % 20);
     if (how == 0) {
         h.p = hak_calloc(1, h.size);
         if (h.p != NULL)
@@ -103,9 +103,9 @@ static struct held new_block(uint64_t *rng, uint64_t life, uint64_t *seq)
                 if (((unsigned char *)h.p)[i] != 0)
                     rel_fail(prog, "hak_calloc(%zu) block %p not zero at %zu", h.size, h.p, i);
     } else if (how == 1) {
-        h.p = hak_aligned_alloc((size_t)64 << (rel_rand(rng) % 3), h.size);
+        h.p = hak_aligned_alloc((size_t)64 << (test_rand(rng) % 3), h.size);
     } else if (how == 2) {
-        size_t align = (size_t)16 << (rel_rand(rng) % 6);
+        size_t align = (size_t)16 << (test_rand(rng) % 6);
         int rc = hak_posix_memalign(&h.p, align, h.size);
         if (rc != 0)
             rel_fail(prog, "hak_posix_memalign(%zu, %zu) returned %d", align, h.size, rc);
@@ -148,9 +148,9 @@ static void *worker(void *arg)
 {
     (void)arg;
     uint64_t life = atomic_fetch_add(&next_life, 1) + 1;
-    uint64_t rng = rel_seed(seed * 1000003u + life), seq = 0;
+    uint64_t rng = test_seed(seed * 1000003u + life), seq = 0;
     for (long i = 0; i < nops; i++) {
-        uint64_t r = rel_rand(&rng);
+        uint64_t r = test_rand(&rng);
         unsigned op = (unsigned)(r % 100);
         size_t k = (size_t)((r >> 8) % nslots);
         if (op < 78) {
@@ -183,11 +183,11 @@ static void *worker(void *arg)
         } else {
             /* a burst of local allocations and frees, in mixed order */
             struct held burst[24];
-            unsigned n = 4 + (unsigned)(rel_rand(&rng) % 20);
+            unsigned n = 4 + (unsigned)(test_rand(&rng) % 20);
             for (unsigned j = 0; j < n; j++)
                 burst[j] = new_block(&rng, life, &seq);
             for (unsigned j = 0; j < n; j++) {
-                unsigned x = (unsigned)(rel_rand(&rng) % n);
+                unsigned x = (unsigned)(test_rand(&rng) % n);
                 free_held(&burst[x], "burst");
             }
             for (unsigned j = 0; j < n; j++)

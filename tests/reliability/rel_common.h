@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "hakmem.h"
+#include "../test_rand.h"
 
 /* REL_TSAN: built with ThreadSanitizer (gcc and clang spell it apart);
  * such runs are 5-20 times slower, so tests shorten their default form. */
@@ -64,20 +65,6 @@ __attribute__((format(printf, 2, 3), noreturn, unused)) static void rel_fail(con
         (void)!write(2, out, (size_t)n < sizeof out ? (size_t)n : sizeof out - 1);
     _exit(1);
 }
-
-/* ---- PRNG (xorshift64*), one state per thread ---------------------------- */
-
-static inline uint64_t rel_rand(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static inline uint64_t rel_seed(uint64_t v) { return (v + 1) * 0x9E3779B97F4A7C15ULL | 1; }
 
 /* ---- block stamps --------------------------------------------------------- */
 
