@@ -150,7 +150,9 @@ HAK_INLINE void *slab_take(struct slab *s, size_t size)
         __builtin_prefetch(b[0], 1);
         if (HAK_DEBUG_GUARDS_ON)
             slab_debug_check_poison(s, b);
-    } else if (s->bump < s->start + s->span) {
+    } else if ((uintptr_t)s->bump < (uintptr_t)s->start + s->span) {
+        /* Integers, not pointers: the sentinel slab's start is NULL, and
+         * NULL + 0 is undefined behaviour (UBSan reports it). */
         b = (void **)s->bump;
         s->bump += s->block_size;
     } else {
