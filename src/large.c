@@ -1,8 +1,9 @@
 /* large.c - one mapping per block, 2 MiB aligned so that the chunk holding
  * the user pointer belongs to this block alone; realloc moves pages with
  * mremap instead of copying.  Freed mappings are kept a short while in a
- * small cache: a program that frees and allocates big blocks in a loop
- * would otherwise fault every page in again each time. */
+ * small cache, and a request none of them covers is assembled from several
+ * by moving their pages: a program that frees and allocates big blocks in
+ * a loop would otherwise fault every page in again each time. */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -90,51 +91,73 @@ static void large_unmap_all(struct large_cached *list, unsigned n)
         os_unmap(list[i].base, list[i].size);
 }
 
-/* A mapping of at least need bytes made from a cached one, so that most
- * of its pages are already faulted in: the smallest that is large enough
- * (whole when at most twice need; else cut at a chunk boundary, the tail
- * staying cached, itself chunk aligned); failing that the largest, grown
- * (moved) with mremap.  *size is set to its size. */
-static char *large_cache_get(size_t need, size_t *size)
+/* Takes from the cache the entries to make a mapping of at least need
+ * bytes, into parts; returns how many.  The smallest entry large enough
+ * when there is one, else the largest ones until need is covered.  An
+ * entry over twice what is still missing is cut at a chunk boundary, its
+ * tail staying cached (so itself chunk aligned).  Under the lock. */
+static unsigned large_cache_pick(size_t need, struct large_cached *parts)
 {
-    struct large_cached stale[LARGE_CACHE_SLOTS];
-    hak_lock_acquire(LARGE_LOCK);
-    unsigned n = large_cache_expire(now_ms(), hak_env.cache_bytes, stale);
-    int fit = -1, largest = -1;
-    for (unsigned i = 0; i < large_cache_count; i++) {
-        size_t s = large_cache[i].size;
-        if (s >= need && (fit < 0 || s < large_cache[fit].size))
-            fit = (int)i;
-        if (largest < 0 || s > large_cache[largest].size)
-            largest = (int)i;
-    }
-    struct large_cached e = {NULL, 0, 0};
-    if (fit >= 0) {
-        e = large_cache_take((unsigned)fit);
-        size_t cut = hak_align_up(need, HAK_CHUNK_SIZE);
-        if (e.size / 2 > need && cut < e.size) {
+    unsigned n = 0;
+    size_t got = 0;
+    while (got < need && large_cache_count > 0) {
+        size_t missing = need - got;
+        int pick = -1;
+        for (unsigned i = 0; i < large_cache_count; i++) {
+            size_t s = large_cache[i].size, best = pick < 0 ? 0 : large_cache[pick].size;
+            bool fits = s >= missing, best_fits = pick >= 0 && best >= missing;
+            if (pick < 0 || (fits && (!best_fits || s < best)) || (!fits && !best_fits && s > best))
+                pick = (int)i;
+        }
+        struct large_cached e = large_cache_take((unsigned)pick);
+        size_t cut = hak_align_up(missing, HAK_CHUNK_SIZE);
+        if (e.size / 2 > missing && cut < e.size) {
             large_cache[large_cache_count++] =
                 (struct large_cached){e.base + cut, e.size - cut, e.freed_ms};
             large_cache_bytes += e.size - cut;
             e.size = cut;
         }
-    } else if (largest >= 0) {
-        e = large_cache_take((unsigned)largest);
+        parts[n++] = e;
+        got += e.size;
     }
+    return n;
+}
+
+/* A mapping of at least need bytes made of cached ones, so that its pages
+ * are already faulted in: one entry used as it is, or several moved side
+ * by side into a fresh chunk-aligned mapping (page tables move, pages do
+ * not; what they do not cover is fresh).  *size is set to its size. */
+static char *large_cache_get(size_t need, size_t *size)
+{
+    struct large_cached stale[LARGE_CACHE_SLOTS], parts[LARGE_CACHE_SLOTS];
+    hak_lock_acquire(LARGE_LOCK);
+    unsigned n = large_cache_expire(now_ms(), hak_env.cache_bytes, stale);
+    unsigned nparts = large_cache_pick(need, parts);
     hak_lock_release(LARGE_LOCK);
     large_unmap_all(stale, n);
-    if (e.base == NULL)
+    if (nparts == 0)
         return NULL;
-    *size = e.size;
-    if (e.size >= need)
-        return e.base;
-    char *moved = os_remap_aligned(e.base, e.size, need, HAK_CHUNK_SIZE);
-    if (moved != NULL) {
-        *size = need;
-        return moved;
+    if (nparts == 1 && parts[0].size >= need) {
+        *size = parts[0].size;
+        return parts[0].base;
     }
-    os_unmap(e.base, e.size);
-    return NULL;
+    size_t total = 0;
+    for (unsigned i = 0; i < nparts; i++)
+        total += parts[i].size;
+    if (total < need)
+        total = need;
+    char *base = os_map_aligned(total, HAK_CHUNK_SIZE);
+    if (base == NULL) {
+        large_unmap_all(parts, nparts);
+        return NULL;
+    }
+    size_t off = 0;
+    for (unsigned i = 0; i < nparts; i++) {
+        os_move_pages(base + off, parts[i].base, parts[i].size);
+        off += parts[i].size;
+    }
+    *size = total;
+    return base;
 }
 
 /* Keeps a freed default-aligned mapping, or unmaps it. */

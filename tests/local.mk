@@ -52,6 +52,14 @@ tests_check_stats_SOURCES = tests/check_stats.c tests/hak_test.h
 tests_check_stats_CFLAGS = $(hk_test_cflags)
 tests_check_stats_LDADD = $(hk_test_ldadd)
 
+## white-box: linked with the internals for the os_pages test hooks
+check_PROGRAMS += tests/check_large_cache
+TESTS += tests/check_large_cache
+tests_check_large_cache_SOURCES = tests/check_large_cache.c tests/hak_test.h
+tests_check_large_cache_CFLAGS = $(hk_test_cflags)
+tests_check_large_cache_LDFLAGS = $(AM_LDFLAGS) -no-install
+tests_check_large_cache_LDADD = src/libhakmem-core.la $(CHECK_LIBS)
+
 if OVERRIDE
 ## plain malloc & co. are hakmem's only in the override build
 check_PROGRAMS += tests/check_override
