@@ -1,7 +1,8 @@
 /* check_threads.c - hakmem under threads: blocks freed by other threads
  * (remote frees) or resized by them (remote realloc), threads exiting
  * while their blocks are still being freed (abandoned slabs and adoption),
- * a Larson-shaped churn of 30 threads with successors, and fork() while
+ * a Larson-shaped churn of 30 threads with successors, blocks freed into
+ * the full slabs of a thread that only waits, and fork() while
  * other threads allocate.  Every block carries
  * a stamp naming its holder, so a block handed out twice is caught. */
 #include "config.h"
@@ -751,6 +752,65 @@ START_TEST(test_fork_while_allocating)
 }
 END_TEST
 
+/* A thread fills memory and then only waits (as a main thread does after
+ * a warm-up): blocks other threads free into its full slabs must be
+ * reusable by them, not stranded until it allocates again. */
+enum { WT_BLOCKS = 4000, WT_SIZE = 200, WT_CLASS = 224 };
+static void *wt_blocks[WT_BLOCKS];
+static pthread_barrier_t wt_filled, wt_done;
+
+static void *wt_filler(void *arg)
+{
+    (void)arg;
+    for (unsigned i = 0; i < WT_BLOCKS; i++)
+        if ((wt_blocks[i] = hak_malloc(WT_SIZE)) == NULL)
+            hk_thread_fail("hak_malloc(%d) NULL", WT_SIZE);
+    pthread_barrier_wait(&wt_filled);
+    pthread_barrier_wait(&wt_done);
+    return NULL;
+}
+
+static uint64_t class_slabs(size_t block_size)
+{
+    struct hak_stats st = stats_now();
+    for (unsigned k = 0; k < st.nclasses; k++)
+        if (st.classes[k].block_size == block_size)
+            return st.classes[k].slabs;
+    ck_abort_msg("no %zu-byte class", block_size);
+    return 0;
+}
+
+START_TEST(test_waiting_owner_blocks_reused)
+{
+    pthread_t t;
+    uint64_t before = class_slabs(WT_CLASS);
+    ck_assert_int_eq(pthread_barrier_init(&wt_filled, NULL, 2), 0);
+    ck_assert_int_eq(pthread_barrier_init(&wt_done, NULL, 2), 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, wt_filler, NULL), 0);
+    pthread_barrier_wait(&wt_filled);
+    HK_REQUIRE(!hk_failed(), "filler: %s", hk_err_msg);
+    uint64_t filled = class_slabs(WT_CLASS) - before;
+    for (unsigned i = 0; i < WT_BLOCKS; i++)
+        hak_free(wt_blocks[i]);
+    /* The filler is alive and only its current slab is still its own:
+     * the same blocks again take about as many slabs, not twice as many. */
+    for (unsigned i = 0; i < WT_BLOCKS; i++)
+        ck_assert_ptr_nonnull(wt_blocks[i] = hak_malloc(WT_SIZE));
+    uint64_t both = class_slabs(WT_CLASS) - before;
+    ck_assert_msg(both <= filled + 2,
+                  "%llu slabs held %d blocks; after they were freed into a waiting thread's "
+                  "slabs and allocated again, %llu",
+                  (unsigned long long)filled, WT_BLOCKS, (unsigned long long)both);
+    for (unsigned i = 0; i < WT_BLOCKS; i++)
+        hak_free(wt_blocks[i]);
+    pthread_barrier_wait(&wt_done);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&wt_filled);
+    pthread_barrier_destroy(&wt_done);
+    ck_assert_int_eq(hak_check(), 0);
+}
+END_TEST
+
 static Suite *threads_suite(void)
 {
     Suite *s = suite_create("threads");
@@ -761,6 +821,7 @@ static Suite *threads_suite(void)
     tcase_add_test(tc, test_exit_while_freed_adoption);
     tcase_add_test(tc, test_thread_churn);
     tcase_add_test(tc, test_remote_realloc_aligned);
+    tcase_add_test(tc, test_waiting_owner_blocks_reused);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("larson");
