@@ -22,6 +22,7 @@
 #define SLAB_UNIT_SHIFT 16
 #define SLAB_UNIT_SIZE ((size_t)1 << SLAB_UNIT_SHIFT)
 #define SLAB_PARKED ((uintptr_t)1)
+#define SLAB_META_SHIFT 8 /* log2 sizeof(struct slab) */
 
 struct slab {
     /* Read by every thread that frees into the slab; written only while
@@ -35,7 +36,7 @@ struct slab {
     char *start;            /* first block */
     uint8_t cls;
     uint8_t units;  /* length of the slab in units */
-    uint8_t back;   /* distance from this unit to its slab's head unit */
+    uint16_t back;  /* bytes from this unit's metadata back to its head's */
     uint8_t listed; /* on an abandoned list (guarded by that list's lock) */
 
     /* Owner-only state, on its own cache line. */
@@ -54,6 +55,8 @@ struct slab {
     /* The remote-free stack head | SLAB_PARKED, written by other threads. */
     _Atomic uintptr_t remote HAK_ALIGNED(HAK_CACHELINE);
 } HAK_ALIGNED(4 * HAK_CACHELINE); /* a power of two: slab_of() indexes by shifting */
+
+_Static_assert(sizeof(struct slab) == (size_t)1 << SLAB_META_SHIFT, "SLAB_META_SHIFT");
 
 /* Word 1 of every block on a free list holds this key; a live block never
  * does (it is cleared when the block is handed out).  A constant, so the
