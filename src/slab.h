@@ -68,6 +68,16 @@ _Static_assert(sizeof(struct slab) == (size_t)1 << SLAB_META_SHIFT, "SLAB_META_S
  * cleared) or written after it was freed.  Aborts. */
 HAK_NORETURN void slab_bad_free_block(struct slab *s, void *b);
 
+/* For p in s's units: true when p is a multiple of the block size past
+ * s->start, false for every p when s is a free unit (div_magic 0).  Not
+ * bounded by the span: a caller that has not checked p < s->bump (which
+ * never passes start + span) must use slab_is_block. */
+HAK_INLINE bool slab_is_block_start(const struct slab *s, const void *p)
+{
+    uint64_t off = (uint64_t)((uintptr_t)p - (uintptr_t)s->start);
+    return off * s->div_magic < s->div_magic;
+}
+
 /* True when p is exactly the start of a block of the live slab s (a free
  * unit has span 0, so nothing is a block of it). */
 HAK_INLINE bool slab_is_block(const struct slab *s, const void *p)
@@ -137,16 +147,20 @@ bool slab_debug_poison_intact(struct slab *s, void *p);
 void slab_debug_check_poison(struct slab *s, void *p);
 
 /* Owner only: takes a block from the free list or the never-used tail,
- * for a request of size bytes; NULL when the slab has neither.  This is
- * malloc's fast path (the sentinel slab of an idle class has neither). */
-HAK_INLINE void *slab_take(struct slab *s, size_t size)
+ * for a request of size bytes; NULL when the slab has neither, or when
+ * the head of its free list lacks the key, which is left in place for
+ * the caller to report (slab_take).  This is malloc's fast path (the
+ * sentinel slab of an idle class has neither): it calls nothing, so it
+ * needs no stack frame (a call, even to a noreturn function, makes every
+ * malloc align the stack first). */
+HAK_INLINE void *slab_take_or_null(struct slab *s, size_t size)
 {
     void **b = s->free;
     if (likely(b != NULL)) {
         HAK_GUARD(slab_is_block(s, b), "free list of slab %p holds %p, not one of its blocks",
                   (void *)s, (void *)b);
         if (unlikely(b[1] != (void *)HAK_FREE_KEY))
-            slab_bad_free_block(s, b);
+            return NULL;
         s->free = b[0];
         /* The next head is a cache miss waiting for the next call (free
          * lists come back in the program's free order): start it now. */
@@ -165,6 +179,15 @@ HAK_INLINE void *slab_take(struct slab *s, size_t size)
     HAK_OWNER_STORE(s->used, s->used + 1);
     HAK_COUNT(s->allocs, 1);
     HAK_COUNT(s->requested, size);
+    return b;
+}
+
+/* Owner only: slab_take_or_null, aborting on a bad free list head. */
+HAK_INLINE void *slab_take(struct slab *s, size_t size)
+{
+    void *b = slab_take_or_null(s, size);
+    if (unlikely(b == NULL && s->free != NULL))
+        slab_bad_free_block(s, s->free);
     return b;
 }
 
