@@ -60,8 +60,11 @@ _Static_assert(sizeof(struct slab) == (size_t)1 << SLAB_META_SHIFT, "SLAB_META_S
 
 /* Word 1 of every block on a free list holds this key; a live block never
  * does (it is cleared when the block is handed out).  A constant, so the
- * checks cost no load: it guards against bugs, not attackers. */
-#define HAK_FREE_KEY ((uintptr_t)0xa110ca7edf7eeb10ull)
+ * checks cost no load: it guards against bugs, not attackers.  Its high
+ * half is all ones, so x86-64 compares and stores it as a sign-extended
+ * 32-bit immediate (no movabs on malloc's and free's fast paths); no
+ * user-space address looks like it. */
+#define HAK_FREE_KEY ((uintptr_t)0xffffffffa110ca7eull)
 
 /* A block about to leave the free list lacks the key every freed block
  * gets: it was freed twice (its first copy was handed out and the key
