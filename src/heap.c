@@ -425,8 +425,9 @@ static HAK_COLD void *heap_alloc_after_exit(size_t size, unsigned cls)
     return b;
 }
 
-void *heap_alloc_slow(size_t size, unsigned cls)
+void *heap_alloc_slow(size_t size)
 {
+    unsigned cls = size_class_of(size);
     struct heap *h = hak_tls_heap;
     struct slab *cur = h->current[cls];
     if (unlikely(cur->free != NULL)) /* slab_take_or_null refused its head */

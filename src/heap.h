@@ -47,7 +47,9 @@ struct heap {
 extern struct heap hak_empty_heap;
 extern __thread struct heap *hak_tls_heap __attribute__((tls_model("initial-exec")));
 
-void *heap_alloc_slow(size_t size, unsigned cls);
+/* size must be <= HAK_SMALL_MAX.  Finds the class again itself: passing
+ * it would cost the fast path a register move. */
+void *heap_alloc_slow(size_t size);
 /* p passed slab_is_block_start(s, p) and s is not h's. */
 void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn);
 void heap_slab_emptied(struct heap *h, struct slab *s);
@@ -66,7 +68,7 @@ HAK_INLINE void *heap_alloc(size_t size, unsigned cls)
     void *b = slab_take_or_null(hak_tls_heap->current[cls], size);
     if (likely(b != NULL))
         return b;
-    return heap_alloc_slow(size, cls);
+    return heap_alloc_slow(size);
 }
 
 /* p lies in a SuperSlab chunk. */
