@@ -10,6 +10,7 @@
 #include "size_class.h"
 
 void *api_alloc_large(size_t size);
+/* free() of NULL, of a large block, or of a pointer not hakmem's. */
 void api_free_large_or_invalid(void *p, const char *fn);
 void *api_calloc(size_t nmemb, size_t size);
 void *api_realloc(void *p, size_t size, const char *fn);
@@ -28,8 +29,8 @@ HAK_INLINE void *api_alloc(size_t size)
 
 HAK_INLINE void api_free(void *p, const char *fn)
 {
-    if (unlikely(p == NULL))
-        return;
+    /* NULL lies in no chunk of ours (nothing is mapped at 0): it takes
+     * the slow path, which returns, and costs the fast path nothing. */
     if (likely(chunk_is_superslab(p))) {
         heap_free_small(p, fn);
         return;

@@ -16,6 +16,8 @@ void *api_alloc_large(size_t size) { return large_alloc(size, 0, false); }
 
 void api_free_large_or_invalid(void *p, const char *fn)
 {
+    if (p == NULL)
+        return;
     if (chunk_kind_of(p) >= CHUNK_LARGE)
         large_free(p, fn);
     else

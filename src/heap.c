@@ -421,9 +421,13 @@ static HAK_COLD void *heap_alloc_after_exit(size_t size, unsigned cls)
     return b;
 }
 
-void *heap_alloc_slow(size_t size, unsigned cls)
+void *heap_alloc_slow(size_t size)
 {
+    unsigned cls = size_class_of(size);
     struct heap *h = hak_tls_heap;
+    struct slab *cur = h->current[cls];
+    if (unlikely(cur->free != NULL)) /* slab_take_or_null refused its head */
+        slab_bad_free_block(cur, cur->free);
     if (unlikely(h == &hak_empty_heap)) {
         if (tls_heap_retired)
             return heap_alloc_after_exit(size, cls);
@@ -441,6 +445,10 @@ void *heap_alloc_slow(size_t size, unsigned cls)
     }
     return b;
 }
+
+void heap_free_invalid(void *p, const char *fn) { hak_invalid_pointer(fn, p); }
+
+void heap_free_twice(void *p, const char *fn) { hak_fatal("%s(): double free of %p", fn, p); }
 
 void heap_slab_emptied(struct heap *h, struct slab *s)
 {
@@ -484,8 +492,10 @@ static HAK_COLD void heap_count_orphan_free(unsigned cls)
     hak_lock_release(HEAPS_LOCK);
 }
 
-void heap_free_remote(struct heap *h, struct slab *s, void *p)
+void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn)
 {
+    if (unlikely(!slab_is_block(s, p))) /* the fast path left the span out */
+        hak_invalid_pointer(fn, p);
     if (unlikely(h == &hak_empty_heap))
         h = tls_heap_retired ? NULL : heap_thread_init(); /* NULL: handled below */
     if (HAK_DEBUG_GUARDS_ON && ((void **)p)[1] == (void *)HAK_FREE_KEY &&

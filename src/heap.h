@@ -47,37 +47,57 @@ struct heap {
 extern struct heap hak_empty_heap;
 extern __thread struct heap *hak_tls_heap __attribute__((tls_model("initial-exec")));
 
-void *heap_alloc_slow(size_t size, unsigned cls);
-void heap_free_remote(struct heap *h, struct slab *s, void *p);
+/* size must be <= HAK_SMALL_MAX.  Finds the class again itself: passing
+ * it would cost the fast path a register move. */
+void *heap_alloc_slow(size_t size);
+/* p passed slab_is_block_start(s, p) and s is not h's. */
+void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn);
 void heap_slab_emptied(struct heap *h, struct slab *s);
 HAK_NORETURN void hak_invalid_pointer(const char *fn, const void *p);
+/* free()'s fatal ends: p is not a block hakmem handed out, or is the
+ * block last freed.  They never return, but are not declared noreturn:
+ * free reaches them by a tail jump, where a call to a noreturn function
+ * would make every free align the stack first. */
+HAK_COLD void heap_free_invalid(void *p, const char *fn);
+HAK_COLD void heap_free_twice(void *p, const char *fn);
 
-/* size must be <= HAK_SMALL_MAX and cls its class. */
+/* size must be <= HAK_SMALL_MAX and cls its class.  The slow path also
+ * reports a bad free list head of the current slab. */
 HAK_INLINE void *heap_alloc(size_t size, unsigned cls)
 {
-    void *b = slab_take(hak_tls_heap->current[cls], size);
+    void *b = slab_take_or_null(hak_tls_heap->current[cls], size);
     if (likely(b != NULL))
         return b;
-    return heap_alloc_slow(size, cls);
+    return heap_alloc_slow(size);
 }
 
 /* p lies in a SuperSlab chunk. */
 HAK_INLINE void heap_free_small(void *p, const char *fn)
 {
     struct slab *s = slab_of(p);
-    if (unlikely(!slab_is_block(s, p)))
-        hak_invalid_pointer(fn, p);
+    /* Bounded below only by s->start, which p is not under (slabs start on
+     * their head unit); above, by the checks that follow. */
+    if (unlikely(!slab_is_block_start(s, p))) {
+        heap_free_invalid(p, fn);
+        return;
+    }
     struct heap *h = hak_tls_heap;
     if (likely(slab_owner(s) == h->id)) {
         void **b = p;
-        if (unlikely((char *)b >= s->bump)) /* a block never handed out */
-            hak_invalid_pointer(fn, p);
+        /* A block never handed out, or past the span: the bump pointer
+         * never passes start + span. */
+        if (unlikely((char *)b >= s->bump)) {
+            heap_free_invalid(p, fn);
+            return;
+        }
         /* Release builds: the immediate double free, free of the list head,
          * costs nothing (the head is loaded anyway); any other is caught
          * when the block leaves the free list (see heap_alloc).  Debug
          * builds also read the block's key and scan the lists. */
-        if (unlikely(b == s->free))
-            hak_fatal("%s(): double free of %p", fn, p);
+        if (unlikely(b == s->free)) {
+            heap_free_twice(p, fn);
+            return;
+        }
         if (HAK_DEBUG_GUARDS_ON) {
             if (b[1] == (void *)HAK_FREE_KEY)
                 slab_check_double_free(s, p, fn);
@@ -92,7 +112,7 @@ HAK_INLINE void heap_free_small(void *p, const char *fn)
             heap_slab_emptied(h, s);
         return;
     }
-    heap_free_remote(h, s, p);
+    heap_free_remote(h, s, p, fn);
 }
 
 /* Thread exit (pthread key destructor) and fork support. */

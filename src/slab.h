@@ -22,6 +22,7 @@
 #define SLAB_UNIT_SHIFT 16
 #define SLAB_UNIT_SIZE ((size_t)1 << SLAB_UNIT_SHIFT)
 #define SLAB_PARKED ((uintptr_t)1)
+#define SLAB_META_SHIFT 8 /* log2 sizeof(struct slab) */
 
 struct slab {
     /* Read by every thread that frees into the slab; written only while
@@ -35,7 +36,7 @@ struct slab {
     char *start;            /* first block */
     uint8_t cls;
     uint8_t units;  /* length of the slab in units */
-    uint8_t back;   /* distance from this unit to its slab's head unit */
+    uint16_t back;  /* bytes from this unit's metadata back to its head's */
     uint8_t listed; /* on an abandoned list (guarded by that list's lock) */
 
     /* Owner-only state, on its own cache line. */
@@ -55,15 +56,30 @@ struct slab {
     _Atomic uintptr_t remote HAK_ALIGNED(HAK_CACHELINE);
 } HAK_ALIGNED(4 * HAK_CACHELINE); /* a power of two: slab_of() indexes by shifting */
 
+_Static_assert(sizeof(struct slab) == (size_t)1 << SLAB_META_SHIFT, "SLAB_META_SHIFT");
+
 /* Word 1 of every block on a free list holds this key; a live block never
  * does (it is cleared when the block is handed out).  A constant, so the
- * checks cost no load: it guards against bugs, not attackers. */
-#define HAK_FREE_KEY ((uintptr_t)0xa110ca7edf7eeb10ull)
+ * checks cost no load: it guards against bugs, not attackers.  Its high
+ * half is all ones, so x86-64 compares and stores it as a sign-extended
+ * 32-bit immediate (no movabs on malloc's and free's fast paths); no
+ * user-space address looks like it. */
+#define HAK_FREE_KEY ((uintptr_t)0xffffffffa110ca7eull)
 
 /* A block about to leave the free list lacks the key every freed block
  * gets: it was freed twice (its first copy was handed out and the key
  * cleared) or written after it was freed.  Aborts. */
 HAK_NORETURN void slab_bad_free_block(struct slab *s, void *b);
+
+/* For p in s's units: true when p is a multiple of the block size past
+ * s->start, false for every p when s is a free unit (div_magic 0).  Not
+ * bounded by the span: a caller that has not checked p < s->bump (which
+ * never passes start + span) must use slab_is_block. */
+HAK_INLINE bool slab_is_block_start(const struct slab *s, const void *p)
+{
+    uint64_t off = (uint64_t)((uintptr_t)p - (uintptr_t)s->start);
+    return off * s->div_magic < s->div_magic;
+}
 
 /* True when p is exactly the start of a block of the live slab s (a free
  * unit has span 0, so nothing is a block of it). */
@@ -134,16 +150,20 @@ bool slab_debug_poison_intact(struct slab *s, void *p);
 void slab_debug_check_poison(struct slab *s, void *p);
 
 /* Owner only: takes a block from the free list or the never-used tail,
- * for a request of size bytes; NULL when the slab has neither.  This is
- * malloc's fast path (the sentinel slab of an idle class has neither). */
-HAK_INLINE void *slab_take(struct slab *s, size_t size)
+ * for a request of size bytes; NULL when the slab has neither, or when
+ * the head of its free list lacks the key, which is left in place for
+ * the caller to report (slab_take).  This is malloc's fast path (the
+ * sentinel slab of an idle class has neither): it calls nothing, so it
+ * needs no stack frame (a call, even to a noreturn function, makes every
+ * malloc align the stack first). */
+HAK_INLINE void *slab_take_or_null(struct slab *s, size_t size)
 {
     void **b = s->free;
     if (likely(b != NULL)) {
         HAK_GUARD(slab_is_block(s, b), "free list of slab %p holds %p, not one of its blocks",
                   (void *)s, (void *)b);
         if (unlikely(b[1] != (void *)HAK_FREE_KEY))
-            slab_bad_free_block(s, b);
+            return NULL;
         s->free = b[0];
         /* The next head is a cache miss waiting for the next call (free
          * lists come back in the program's free order): start it now. */
@@ -162,6 +182,15 @@ HAK_INLINE void *slab_take(struct slab *s, size_t size)
     HAK_OWNER_STORE(s->used, s->used + 1);
     HAK_COUNT(s->allocs, 1);
     HAK_COUNT(s->requested, size);
+    return b;
+}
+
+/* Owner only: slab_take_or_null, aborting on a bad free list head. */
+HAK_INLINE void *slab_take(struct slab *s, size_t size)
+{
+    void *b = slab_take_or_null(s, size);
+    if (unlikely(b == NULL && s->free != NULL))
+        slab_bad_free_block(s, s->free);
     return b;
 }
 

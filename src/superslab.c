@@ -107,7 +107,7 @@ static void slab_init(struct superslab *ss, unsigned unit, unsigned cls, uint64_
     uint32_t bs = hak_class_size[cls];
     struct slab *s = &ss->slabs[unit];
     for (unsigned i = 1; i < k; i++)
-        ss->slabs[unit + i].back = (uint8_t)i;
+        ss->slabs[unit + i].back = SS_BACK(i);
     s->block_size = bs;
     s->capacity = (uint32_t)(((size_t)k << SLAB_UNIT_SHIFT) / bs);
     s->div_magic = UINT64_MAX / bs + 1;

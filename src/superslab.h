@@ -43,12 +43,19 @@ HAK_INLINE struct superslab *ss_of(const void *p)
     return (struct superslab *)((uintptr_t)p & ~(uintptr_t)(SS_SIZE - 1));
 }
 
-/* The slab p lies in (valid for any address inside a SuperSlab). */
+/* The slab p lies in (valid for any address inside a SuperSlab).  Byte
+ * offsets throughout: p shifted and masked is its unit's offset in the
+ * metadata array, and `back` is in bytes, so no index is scaled. */
 HAK_INLINE struct slab *slab_of(const void *p)
 {
-    struct slab *s = &ss_of(p)->slabs[((uintptr_t)p >> SLAB_UNIT_SHIFT) & (SS_UNITS - 1)];
-    return s - s->back;
+    uintptr_t unit_off = ((uintptr_t)p >> (SLAB_UNIT_SHIFT - SLAB_META_SHIFT)) &
+                         ((uintptr_t)(SS_UNITS - 1) << SLAB_META_SHIFT);
+    const struct slab *u = (const struct slab *)((uintptr_t)ss_of(p) + unit_off);
+    return (struct slab *)((uintptr_t)u - u->back);
 }
+
+/* The value of `back` for the unit i units past its slab's head. */
+#define SS_BACK(i) ((uint16_t)((unsigned)(i) << SLAB_META_SHIFT))
 
 /* Carves a fresh slab of class cls owned by heap_id; NULL when out of
  * memory.  `hint` is the heap's preferred SuperSlab, updated. */

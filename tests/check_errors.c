@@ -6,6 +6,7 @@
  * child whose stderr goes through a pipe. */
 #include "config.h"
 
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include "hak_test.h"
@@ -27,14 +28,33 @@ enum bad_kind {
     BAD_SMALL_PLUS16,
     BAD_LARGE_PLUS8,
     BAD_LARGE_PLUS4096,
+    BAD_PAST_SPAN,
+    BAD_PAST_SPAN_PARKED,
     BAD_FOREIGN_HEAP,
     BAD_NKINDS
 };
 
 static const char *const bad_names[BAD_NKINDS] = {
     "stack", "global", "mmap", "mmap-aligned", "small+8", "small+16", "large+8",
-    "large+4096", "libc-heap",
+    "large+4096", "past-span", "parked-past-span", "libc-heap",
 };
+
+/* 48-byte blocks: a one-unit slab holds 1365 of them, and 16 bytes are
+ * left over, so the offset of the block after the last one (65520) is a
+ * multiple of the block size but no block. */
+#define TAIL_BLOCK 48
+#define TAIL_SPAN (65536 / TAIL_BLOCK * TAIL_BLOCK)
+
+static void *past_span(void *p)
+{
+    return (char *)((uintptr_t)p & ~(uintptr_t)0xffff) + TAIL_SPAN;
+}
+
+static void *alloc_tail_block(void *arg)
+{
+    (void)arg;
+    return hak_malloc(TAIL_BLOCK);
+}
 
 /* Returns a pointer of the given kind that hakmem never handed out.  The
  * stack buffer lives in the caller's frame (passed in). */
@@ -82,6 +102,21 @@ static void *make_bad(enum bad_kind k, char *stack_buf)
         char *p = hak_malloc(3 * HK_MiB);
         ck_assert_ptr_nonnull(p);
         return p + 4096;
+    }
+    case BAD_PAST_SPAN: {
+        /* Freed by the slab's owner. */
+        void *p = hak_malloc(TAIL_BLOCK);
+        ck_assert_ptr_nonnull(p);
+        return past_span(p);
+    }
+    case BAD_PAST_SPAN_PARKED: {
+        /* Freed into a slab whose owner exited: not the owner's path. */
+        pthread_t t;
+        void *p = NULL;
+        ck_assert_int_eq(pthread_create(&t, NULL, alloc_tail_block, NULL), 0);
+        ck_assert_int_eq(pthread_join(t, &p), 0);
+        ck_assert_ptr_nonnull(p);
+        return past_span(p);
     }
     case BAD_FOREIGN_HEAP: {
         /* Only meaningful when malloc is the C library's; in the override
