@@ -168,24 +168,33 @@ static struct slab *heap_adopt(struct heap *h, unsigned cls)
     return s;
 }
 
+/* Owned slabs a heap keeps per class, full or not, before it starts
+ * parking full ones: a heap with more hands out far more than it frees (a
+ * producer), and a parked slab is taken over by the thread freeing into it. */
+#define HEAP_OWNED_KEEP 16
 /* Slabs looked at per refill before a fresh one is taken. */
 #define HEAP_SCAN_MAX 16
 
-/* s becomes the ring's oldest slab: the next refill looks at it first. */
-static void ring_insert_head(struct heap *h, struct slab *s)
+static void ring_insert_tail(struct heap *h, struct slab *s)
 {
     struct slab **ring = &h->owned[s->cls];
     struct slab *head = *ring;
     if (head == NULL) {
         s->next = s->prev = s;
+        *ring = s;
     } else {
         s->prev = head->prev;
         s->next = head;
         head->prev->next = s;
         head->prev = s;
     }
-    *ring = s;
     h->owned_count[s->cls]++;
+}
+
+static void ring_insert_head(struct heap *h, struct slab *s)
+{
+    ring_insert_tail(h, s);
+    h->owned[s->cls] = s;
 }
 
 static void ring_unlink(struct heap *h, struct slab *s)
@@ -212,45 +221,40 @@ static void *slab_take_drained(struct heap *h, struct slab *s, size_t size)
     return slab_take(s, size);
 }
 
-/* A slab with no block left (all handed out, nothing pending) is of no
- * use to its owner until something is freed into it, so it is parked:
- * the next free into it, by whichever thread, claims it.  Kept owned, the
- * blocks other threads free into it would wait on its remote stack until
- * this thread allocates from the class again, which it may never do (a
- * thread that filled memory and now only waits).  Returns a block when a
- * remote free came first and the slab is not parked. */
-static void *heap_park_exhausted(struct heap *h, struct slab *s, size_t size)
-{
-    if (slab_try_park(s, h->id))
-        return NULL;
-    return slab_take_drained(h, s, size);
-}
-
 static HAK_NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
 {
     struct slab *s = h->current[cls];
     void *b;
 
     if (s != &sentinel_slab) {
-        if ((b = slab_take_drained(h, s, size)) != NULL || (b = heap_park_exhausted(h, s, size)) != NULL)
+        if ((b = slab_take_drained(h, s, size)) != NULL)
             return b;
         h->current[cls] = &sentinel_slab;
+        ring_insert_tail(h, s);
     }
-    /* The ring from its oldest end: slabs reclaimed by a free, or adopted,
-     * since they were current.  One with no block left is parked. */
+    /* The ring from its oldest end: slabs that local and remote frees have
+     * refilled since they were current.  Full ones rotate to the tail. */
     for (unsigned scanned = 0; (s = h->owned[cls]) != NULL && scanned < HEAP_SCAN_MAX; scanned++) {
-        ring_unlink(h, s);
-        if ((b = slab_take_drained(h, s, size)) != NULL || (b = heap_park_exhausted(h, s, size)) != NULL) {
+        if ((b = slab_take_drained(h, s, size)) != NULL) {
+            ring_unlink(h, s);
             h->current[cls] = s;
             return b;
         }
+        if (h->owned_count[cls] > HEAP_OWNED_KEEP) {
+            ring_unlink(h, s);
+            if (!slab_try_park(s, h->id))
+                ring_insert_head(h, s); /* a remote free just arrived */
+            continue;
+        }
+        h->owned[cls] = s->next;
     }
     while ((s = heap_adopt(h, cls)) != NULL) {
-        if ((b = slab_take_drained(h, s, size)) != NULL || (b = heap_park_exhausted(h, s, size)) != NULL) {
+        if ((b = slab_take_drained(h, s, size)) != NULL) {
             h->current[cls] = s;
             stats_sample_peak();
             return b;
         }
+        ring_insert_tail(h, s);
     }
     s = ss_slab_alloc(cls, h->id, &h->ss_hint);
     if (s == NULL)

@@ -270,12 +270,7 @@ START_TEST(test_stats_remote_and_threads)
     ck_assert_int_ge(k, 0);
     const uint64_t n = (uint64_t)RT_THREADS * RT_BLOCKS;
     ck_assert_uint_ge(during.threads_live, a.threads_live + RT_THREADS);
-    /* Each owner filled and parked slabs (2000 blocks need several), which
-     * the freeing thread reclaimed with its first free into each, freeing
-     * the rest locally; only the owners' current slabs took remote frees. */
-    ck_assert_uint_ge(after.slabs_reclaimed - a.slabs_reclaimed, RT_THREADS);
-    ck_assert_uint_ge(after.remote_frees - a.remote_frees, RT_THREADS);
-    ck_assert_uint_lt(after.remote_frees - a.remote_frees, n);
+    ck_assert_uint_ge(after.remote_frees - a.remote_frees, n);
     /* creating threads may allocate a little (TLS, in the override build)
      * but not thousands of 224-byte blocks */
     ck_assert_uint_ge(after.classes[k].allocs - a.classes[k].allocs, n);
