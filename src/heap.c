@@ -170,8 +170,13 @@ static struct slab *heap_adopt(struct heap *h, unsigned cls)
 
 /* Owned slabs a heap keeps per class, full or not, before it starts
  * parking full ones: a heap with more hands out far more than it frees (a
- * producer), and a parked slab is taken over by the thread freeing into it. */
+ * producer), and a parked slab is taken over by the thread freeing into it.
+ * At least that many blocks too: 16 slabs of 4 blocks of 64 KiB are too
+ * few to cover a producer's blocks in flight, and parking them sent every
+ * slab to its consumer and back (xthread at 8-64 KiB: 9x the slab
+ * carving). */
 #define HEAP_OWNED_KEEP 16
+#define HEAP_OWNED_KEEP_BLOCKS 128
 /* Slabs looked at per refill before a fresh one is taken. */
 #define HEAP_SCAN_MAX 16
 
@@ -240,7 +245,8 @@ static HAK_NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
             h->current[cls] = s;
             return b;
         }
-        if (h->owned_count[cls] > HEAP_OWNED_KEEP) {
+        if (h->owned_count[cls] > HEAP_OWNED_KEEP &&
+            h->owned_count[cls] * s->capacity > HEAP_OWNED_KEEP_BLOCKS) {
             ring_unlink(h, s);
             if (!slab_try_park(s, h->id))
                 ring_insert_head(h, s); /* a remote free just arrived */

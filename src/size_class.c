@@ -4,9 +4,12 @@
  * Classes: 16..128 in steps of 16, then four per power of two
  * (2^k + j*2^(k-2), j = 1..4) up to 1 MiB: at most 20% of a block is
  * rounding waste above 128 bytes, 15/16 below.  hak_class_units is the
- * slab size in 64 KiB units: one unit up to 8 KiB (>= 8 blocks), enough
- * units for 8 blocks up to 128 KiB, and above that the unit count that
- * leaves no tail unused. */
+ * slab size in 64 KiB units: one unit up to 16 KiB (>= 4 blocks), the
+ * fewest units for 4 blocks up to 64 KiB (a long run of free units is
+ * harder to find, and a slab of 8 blocks of 64 KiB held 512 KiB for one
+ * live block), enough units for 8 blocks up to 128 KiB, and above that
+ * the unit count that leaves no tail unused.  An unused tail is never
+ * touched, so it costs address space, not memory. */
 #include "internal.h"
 
 #include "size_class.h"
@@ -24,8 +27,8 @@ const uint32_t hak_class_size[HAK_NUM_CLASSES] = {
 
 const uint8_t hak_class_units[HAK_NUM_CLASSES] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 4, 4,
-    5, 6, 7, 8, 10, 12, 14, 16, 5, 3, 7, 4, 5, 6, 7, 8, 10, 12, 14, 16,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+    3, 3, 4, 4, 10, 12, 14, 16, 5, 3, 7, 4, 5, 6, 7, 8, 10, 12, 14, 16,
 };
 
 const uint8_t hak_tiny_class[HAK_TINY_MAX / HAK_MIN_ALIGN + 1] = {

@@ -57,10 +57,9 @@ static void ss_move(struct superslab *ss, enum ss_list list)
     ss_list_push(ss, list);
 }
 
-/* First unit of a run of k free units, or 0 (unit 0 is never free). */
-static unsigned ss_find_run(const struct superslab *ss, unsigned k)
+/* First unit of a run of k units set in mask, or 0 (unit 0 is never free). */
+static unsigned ss_find_run_in(uint32_t mask, unsigned k)
 {
-    uint32_t mask = ss->h.free_units;
     if (k == 1)
         return mask ? (unsigned)__builtin_ctz(mask) : 0;
     /* Bits that start a run of k: AND the mask with itself shifted. */
@@ -68,6 +67,31 @@ static unsigned ss_find_run(const struct superslab *ss, unsigned k)
     for (unsigned i = 1; i < k && run; i++)
         run &= mask >> i;
     return run ? (unsigned)__builtin_ctz(run) : 0;
+}
+
+/* First unit of a run of k free units, or 0.  dirty: only units whose
+ * pages are still resident. */
+static unsigned ss_find_run(const struct superslab *ss, unsigned k, bool dirty)
+{
+    return ss_find_run_in(ss->h.free_units & (dirty ? ss->h.dirty_units : ~0u), k);
+}
+
+/* A SuperSlab in use with a run of k free units (dirty ones only, if
+ * asked): the heap's own first, then a bounded scan of the others. */
+static struct superslab *ss_find_avail(struct superslab *hint, unsigned k, bool dirty,
+                                       unsigned *unit)
+{
+    /* The hint may name a SuperSlab unmapped since: the chunk map (whose
+     * SuperSlab entries change only under this lock) says if it still is. */
+    if (hint != NULL && chunk_kind_of(hint) == CHUNK_SUPERSLAB &&
+        hint->h.list == SS_LIST_AVAIL && (*unit = ss_find_run(hint, k, dirty)) != 0)
+        return hint;
+    unsigned scanned = 0;
+    for (struct superslab *c = ss_lists[SS_LIST_AVAIL]; c != NULL && scanned < SS_SCAN_MAX;
+         c = c->h.next, scanned++)
+        if ((*unit = ss_find_run(c, k, dirty)) != 0)
+            return c;
+    return NULL;
 }
 
 static struct superslab *ss_map_new(void)
@@ -133,25 +157,20 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
     unsigned unit = 0;
 
     hak_lock_acquire(SS_LOCK);
-    /* The heap's own SuperSlab first (its slabs stay close together), then
-     * a bounded scan of the others, then the cache, then the kernel. */
-    /* The hint may name a SuperSlab unmapped since: the chunk map (whose
-     * SuperSlab entries change only under this lock) says if it still is. */
-    if (*hint != NULL && chunk_kind_of(*hint) == CHUNK_SUPERSLAB &&
-        (*hint)->h.list == SS_LIST_AVAIL && (unit = ss_find_run(*hint, k)) != 0)
-        ss = *hint;
-    unsigned scanned = 0;
-    for (struct superslab *c = ss_lists[SS_LIST_AVAIL]; ss == NULL && c != NULL &&
-                                                        scanned < SS_SCAN_MAX;
-         c = c->h.next, scanned++) {
-        if ((unit = ss_find_run(c, k)) != 0)
-            ss = c;
-    }
-    if (ss == NULL && (ss = ss_lists[SS_LIST_CACHE]) != NULL) {
+    /* Units whose pages are still resident first, wherever they are (a
+     * cached SuperSlab too): a clean run grows the footprint while dirty
+     * holes sit idle (realloc_mix peaked with 10 MB of them).  Then any
+     * free run, then the cache, then the kernel. */
+    struct superslab *cached = ss_lists[SS_LIST_CACHE];
+    ss = ss_find_avail(*hint, k, true, &unit);
+    if (ss == NULL && (cached == NULL || ss_find_run(cached, k, true) == 0))
+        ss = ss_find_avail(*hint, k, false, &unit);
+    if (ss == NULL && (ss = cached) != NULL) {
         ss_list_remove(ss);
         ss_cached_count--;
         ss_live_count++;
-        unit = ss_find_run(ss, k);
+        if ((unit = ss_find_run(ss, k, true)) == 0)
+            unit = ss_find_run(ss, k, false);
     }
     if (ss == NULL) {
         ss = ss_map_new();

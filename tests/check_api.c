@@ -588,6 +588,42 @@ START_TEST(test_realloc_same_size)
 }
 END_TEST
 
+/* Small blocks: realloc keeps the block while the new size fits its class
+ * and over 3/8 of it stays in use (halving a block keeps it), and moves
+ * to the smaller class when it shrinks to a quarter. */
+START_TEST(test_realloc_in_place_policy)
+{
+    uint64_t cls[HAK_STATS_MAX_CLASSES];
+    unsigned nc = hk_class_table(cls, HAK_STATS_MAX_CLASSES);
+    for (unsigned k = 0; k < nc; k++) {
+        size_t u = cls[k];
+        if (u <= 64)
+            continue; /* tiny blocks never move when they shrink */
+        char *p = hak_malloc(u - 1);
+        ck_assert_ptr_nonnull(p);
+        HK_REQUIRE(hak_usable_size(p) == u, "malloc(%zu): usable %zu, want %zu", u - 1,
+                   hak_usable_size(p), u);
+        hk_fill(p, u - 1, k);
+        char *q = hak_realloc(p, u);
+        HK_REQUIRE(q == p, "realloc %zu -> %zu (same class) moved the block", u - 1, u);
+        q = hak_realloc(p, u / 2);
+        HK_REQUIRE(q == p, "realloc %zu -> %zu (half) moved the block", u, u / 2);
+        HK_REQUIRE(hak_usable_size(q) == u, "block kept by realloc to %zu: usable %zu", u / 2,
+                   hak_usable_size(q));
+        q = hak_realloc(p, u / 4);
+        HK_REQUIRE(q != NULL && q != p, "realloc %zu -> %zu (a quarter) kept the block", u,
+                   u / 4);
+        HK_REQUIRE(hak_usable_size(q) == hk_class_size(u / 4),
+                   "realloc to %zu: usable %zu, want %zu", u / 4, hak_usable_size(q),
+                   hk_class_size(u / 4));
+        size_t bad = hk_verify(q, u / 4, k);
+        HK_REQUIRE(bad == SIZE_MAX, "realloc %zu -> %zu lost byte %zu", u, u / 4, bad);
+        hak_free(q);
+    }
+    ck_assert_int_eq(hak_check(), 0);
+}
+END_TEST
+
 /* ---- alignment --------------------------------------------------------- */
 
 static void aligned_sizes(size_t a, size_t *out, unsigned *n)
@@ -801,6 +837,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_realloc_large_mremap);
     tcase_add_test(tc, test_large_cache_assembles);
     tcase_add_test(tc, test_realloc_same_size);
+    tcase_add_test(tc, test_realloc_in_place_policy);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("align");
