@@ -435,9 +435,8 @@ void *heap_alloc_slow(size_t size)
 {
     unsigned cls = size_class_of(size);
     struct heap *h = hak_tls_heap;
-    struct slab *cur = h->current[cls];
-    if (unlikely(cur->free != NULL)) /* slab_take_or_null refused its head */
-        slab_bad_free_block(cur, cur->free);
+    /* A free list head slab_take_or_null refused is reported by the refill,
+     * whose slab_take looks at the same current slab first. */
     if (unlikely(h == &hak_empty_heap)) {
         if (tls_heap_retired)
             return heap_alloc_after_exit(size, cls);

@@ -29,6 +29,7 @@ struct large_header {
     size_t map_size;
     void *user;
     size_t usable;
+    bool multi; /* made of several mappings (assembled, or grown by one) */
 };
 
 /* The cache of freed mappings (HAK_LOCK_LARGE).  Bounded three ways: a
@@ -42,6 +43,7 @@ struct large_cached {
     char *base;
     size_t size;
     uint64_t freed_ms;
+    bool multi; /* several mappings: mremap may only move it whole */
 };
 static struct large_cached large_cache[LARGE_CACHE_SLOTS];
 static unsigned large_cache_count;
@@ -93,27 +95,33 @@ static void large_unmap_all(struct large_cached *list, unsigned n)
 
 /* Takes from the cache the entries to make a mapping of at least need
  * bytes, into parts; returns how many.  The smallest entry large enough
- * when there is one, else the largest ones until need is covered.  An
- * entry over twice what is still missing is cut at a chunk boundary, its
- * tail staying cached (so itself chunk aligned).  Under the lock. */
-static unsigned large_cache_pick(size_t need, struct large_cached *parts)
+ * when there is one, else the largest ones until need is covered (only
+ * the largest single mapping, to be grown, when several cannot be moved
+ * into one: !assemble).  An entry over twice what is still missing is cut
+ * at a chunk boundary, its tail staying cached (so itself chunk aligned).
+ * Under the lock. */
+static unsigned large_cache_pick(size_t need, bool assemble, struct large_cached *parts)
 {
     unsigned n = 0;
     size_t got = 0;
-    while (got < need && large_cache_count > 0) {
+    while (got < need && large_cache_count > 0 && (assemble || n == 0)) {
         size_t missing = need - got;
         int pick = -1;
         for (unsigned i = 0; i < large_cache_count; i++) {
             size_t s = large_cache[i].size, best = pick < 0 ? 0 : large_cache[pick].size;
             bool fits = s >= missing, best_fits = pick >= 0 && best >= missing;
+            if (!fits && !assemble && large_cache[i].multi)
+                continue; /* cannot be grown with mremap */
             if (pick < 0 || (fits && (!best_fits || s < best)) || (!fits && !best_fits && s > best))
                 pick = (int)i;
         }
+        if (pick < 0)
+            break;
         struct large_cached e = large_cache_take((unsigned)pick);
         size_t cut = hak_align_up(missing, HAK_CHUNK_SIZE);
         if (e.size / 2 > missing && cut < e.size) {
             large_cache[large_cache_count++] =
-                (struct large_cached){e.base + cut, e.size - cut, e.freed_ms};
+                (struct large_cached){e.base + cut, e.size - cut, e.freed_ms, e.multi};
             large_cache_bytes += e.size - cut;
             e.size = cut;
         }
@@ -123,45 +131,67 @@ static unsigned large_cache_pick(size_t need, struct large_cached *parts)
     return n;
 }
 
+/* Several cached mappings moved side by side into a fresh chunk-aligned
+ * one of total bytes (page tables move, pages do not; what they do not
+ * cover is fresh).  NULL if the kernel refuses: what it left is leaked,
+ * not unmapped (see os_move_pages). */
+static HAK_COLD char *large_assemble(struct large_cached *parts, unsigned nparts, size_t total)
+{
+    size_t moved = 0;
+    for (unsigned i = 0; i < nparts; i++)
+        moved += parts[i].size;
+    os_forget_mapped(moved); /* they become part of the new mapping */
+    char *base = os_map_aligned(total, HAK_CHUNK_SIZE);
+    size_t off = 0;
+    for (unsigned i = 0; i < nparts; i++) {
+        if (base == NULL || !os_move_pages(base + off, parts[i].base, parts[i].size)) {
+            for (unsigned j = base == NULL ? i : i + 1; j < nparts; j++)
+                os_unmap_forgotten(parts[j].base, parts[j].size); /* untouched */
+            return NULL;
+        }
+        off += parts[i].size;
+    }
+    return base;
+}
+
 /* A mapping of at least need bytes made of cached ones, so that its pages
- * are already faulted in: one entry used as it is, or several moved side
- * by side into a fresh chunk-aligned mapping (page tables move, pages do
- * not; what they do not cover is fresh).  *size is set to its size. */
-static char *large_cache_get(size_t need, size_t *size)
+ * are already faulted in: one entry used as it is, several assembled, or
+ * (on kernels that move one mapping at a time) the largest grown with
+ * mremap.  *size is set to its size, *multi to whether it is made of
+ * several mappings. */
+static char *large_cache_get(size_t need, size_t *size, bool *multi)
 {
     struct large_cached stale[LARGE_CACHE_SLOTS], parts[LARGE_CACHE_SLOTS];
+    bool assemble = os_moves_across_mappings();
     hak_lock_acquire(LARGE_LOCK);
     unsigned n = large_cache_expire(now_ms(), hak_env.cache_bytes, stale);
-    unsigned nparts = large_cache_pick(need, parts);
+    unsigned nparts = large_cache_pick(need, assemble, parts);
     hak_lock_release(LARGE_LOCK);
     large_unmap_all(stale, n);
     if (nparts == 0)
         return NULL;
+    *multi = parts[0].multi;
     if (nparts == 1 && parts[0].size >= need) {
         *size = parts[0].size;
         return parts[0].base;
     }
+    if (!assemble) {
+        char *grown = os_remap_aligned(parts[0].base, parts[0].size, need, HAK_CHUNK_SIZE);
+        if (grown == NULL)
+            os_unmap(parts[0].base, parts[0].size);
+        *size = need;
+        return grown;
+    }
     size_t total = 0;
     for (unsigned i = 0; i < nparts; i++)
         total += parts[i].size;
-    if (total < need)
-        total = need;
-    char *base = os_map_aligned(total, HAK_CHUNK_SIZE);
-    if (base == NULL) {
-        large_unmap_all(parts, nparts);
-        return NULL;
-    }
-    size_t off = 0;
-    for (unsigned i = 0; i < nparts; i++) {
-        os_move_pages(base + off, parts[i].base, parts[i].size);
-        off += parts[i].size;
-    }
-    *size = total;
-    return base;
+    *size = total > need ? total : need;
+    *multi = true;
+    return large_assemble(parts, nparts, *size);
 }
 
 /* Keeps a freed default-aligned mapping, or unmaps it. */
-static void large_cache_put(char *base, size_t size)
+static void large_cache_put(char *base, size_t size, bool multi)
 {
     struct large_cached stale[LARGE_CACHE_SLOTS + 1];
     size_t budget = hak_env.cache_bytes;
@@ -175,7 +205,7 @@ static void large_cache_put(char *base, size_t size)
     if (large_cache_count == LARGE_CACHE_SLOTS)
         large_cache[0].freed_ms = 0; /* make room: the first entry expires now */
     n = large_cache_expire(now, budget - size, stale);
-    large_cache[large_cache_count++] = (struct large_cached){base, size, now};
+    large_cache[large_cache_count++] = (struct large_cached){base, size, now, multi};
     large_cache_bytes += size;
     hak_lock_release(LARGE_LOCK);
     large_unmap_all(stale, n);
@@ -222,11 +252,15 @@ void *large_alloc(size_t size, size_t align, bool zeroed)
     size_t body = hak_align_up(size ? size : 1, HAK_PAGE_SIZE);
     char *base, *user;
     size_t map_size;
+    bool multi = false;
     enum chunk_kind kind = CHUNK_LARGE;
     if (align < HAK_CHUNK_SIZE) {
         /* The header page starts the chunk; the block follows at align. */
         map_size = align + body;
-        base = align == HAK_PAGE_SIZE && !zeroed ? large_cache_get(map_size, &map_size) : NULL;
+        base = align == HAK_PAGE_SIZE && !zeroed ? large_cache_get(map_size, &map_size, &multi)
+                                                  : NULL;
+        if (base == NULL)
+            multi = false;
         if (base == NULL)
             base = os_map_aligned(map_size, HAK_CHUNK_SIZE);
         if (base == NULL) {
@@ -259,6 +293,7 @@ void *large_alloc(size_t size, size_t align, bool zeroed)
     hdr->map_size = map_size;
     hdr->user = user;
     hdr->usable = (size_t)(base + map_size - user);
+    hdr->multi = multi;
     large_account(1, (int64_t)map_size, (int64_t)hdr->usable);
     atomic_fetch_add_explicit(&large_allocs, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&large_requested, size, memory_order_relaxed);
@@ -272,6 +307,7 @@ void large_free(void *p, const char *fn)
     struct large_header *hdr = large_lookup(p, fn);
     char *base = hdr->map_base;
     size_t map_size = hdr->map_size;
+    bool multi = hdr->multi;
     large_account(-1, -(int64_t)map_size, -(int64_t)hdr->usable);
     atomic_fetch_add_explicit(&large_frees, 1, memory_order_relaxed);
     hdr->magic = 0;
@@ -279,12 +315,24 @@ void large_free(void *p, const char *fn)
      * cached mapping stays unregistered too: freeing p again is invalid.) */
     chunk_map_set(p, CHUNK_NONE);
     if ((char *)p - base == (ptrdiff_t)HAK_PAGE_SIZE && ((uintptr_t)base & (HAK_CHUNK_SIZE - 1)) == 0)
-        large_cache_put(base, map_size);
+        large_cache_put(base, map_size, multi);
     else
         os_unmap(base, map_size);
 }
 
 size_t large_usable_size(const void *p, const char *fn) { return large_lookup(p, fn)->usable; }
+
+/* A block of several mappings that cannot grow in place: mremap cannot
+ * move it and resize it at once, so it is copied to a new block. */
+static HAK_COLD void *large_realloc_copy(void *p, size_t size, size_t old_usable)
+{
+    void *q = large_alloc(size, HAK_PAGE_SIZE, false);
+    if (q == NULL)
+        return NULL;
+    memcpy(q, p, old_usable < size ? old_usable : size);
+    large_free(p, "realloc");
+    return q;
+}
 
 void *large_realloc(void *p, size_t size)
 {
@@ -304,6 +352,8 @@ void *large_realloc(void *p, size_t size)
         if (!os_remap_inplace(base, old_map, new_map))
             return p; /* shrinking does not fail; keeping the block is safe */
     } else if (!os_remap_inplace(base, old_map, new_map)) {
+        if (hdr->multi)
+            return large_realloc_copy(p, size, old_usable);
         /* Move the pages to a fresh 2 MiB-aligned place.  The old chunk is
          * unregistered first: once mremap returns, its addresses are free
          * for any other mapping. */

@@ -5,21 +5,23 @@
 
 #include "os_pages.h"
 
-#include "chunk_map.h"
-
 #include <errno.h>
-#include <string.h>
 #include <sys/mman.h>
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17; older C libraries lack the name */
+#endif
 
 static _Atomic uint64_t os_mapped;
 static _Atomic uint64_t os_mapped_peak;
 static _Atomic uint64_t os_returned;
 static _Atomic long os_fail_countdown = -1;
 
-static _Atomic bool os_split_moves;
+static _Atomic int os_multi_moves = -1; /* probed: -1 not yet, 0 no, 1 yes */
+static _Atomic bool os_single_mapping_moves;
 
 void os_pages_fail_after(long n) { atomic_store(&os_fail_countdown, n); }
-void os_pages_split_moves(bool on) { atomic_store(&os_split_moves, on); }
+void os_pages_single_mapping_moves(bool on) { atomic_store(&os_single_mapping_moves, on); }
 
 static bool os_injected_failure(void)
 {
@@ -95,36 +97,69 @@ void os_purge(void *p, size_t size)
     atomic_fetch_add_explicit(&os_returned, size, memory_order_relaxed);
 }
 
-/* mremap works on one mapping at a time (on kernels before 6.17 even to
- * move): a range made of several, as blocks assembled from cached ones
- * are, fails with EFAULT.  Then it is moved in halves, cut at chunk
- * boundaries (where assembled blocks have theirs) while it spans chunks,
- * then at pages.  A piece the kernel will not move (out of memory for page
- * tables, or the test hook) is copied, so no byte is ever lost; src ends
- * unmapped.  Returns false if anything was copied. */
-static bool os_move_or_copy(char *dst, char *src, size_t size)
+/* Linux 6.17 and later move a range made of several mappings with one
+ * mremap (blocks assembled from cached ones are such ranges); older
+ * kernels unmap the target and then fail with EFAULT.  Probed once, by
+ * moving a range of two mappings onto a reservation.  A target an old
+ * kernel may have unmapped is never unmapped again afterwards (another
+ * thread may have mapped that address since): two pages of address
+ * space, once. */
+static bool os_probe_multi_moves(void)
 {
-    bool whole = size == HAK_PAGE_SIZE || !atomic_load_explicit(&os_split_moves, memory_order_relaxed);
-    if (whole && mremap(src, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, dst) != MAP_FAILED)
-        return true;
-    if ((!whole || errno == EFAULT) && size > HAK_PAGE_SIZE) {
-        size_t unit = size > HAK_CHUNK_SIZE ? HAK_CHUNK_SIZE : HAK_PAGE_SIZE;
-        size_t half = (size / 2 + unit - 1) / unit * unit;
-        if (half >= size)
-            half = size - unit;
-        bool first = os_move_or_copy(dst, src, half);
-        return os_move_or_copy(dst + half, src + half, size - half) && first;
+    const size_t pg = HAK_PAGE_SIZE;
+    const int rw = PROT_READ | PROT_WRITE, anon = MAP_PRIVATE | MAP_ANONYMOUS;
+    char *range = mmap(NULL, 2 * pg, rw, anon, -1, 0);
+    char *other = mmap(NULL, pg, rw, anon, -1, 0);
+    char *target = mmap(NULL, 2 * pg, PROT_NONE, anon, -1, 0);
+    bool ok = false, target_tried = false;
+    if (range != MAP_FAILED && other != MAP_FAILED && target != MAP_FAILED) {
+        /* Pages touched in two mappings cannot merge into one. */
+        range[0] = 1;
+        other[0] = 2;
+        if (mremap(other, pg, pg, MREMAP_MAYMOVE | MREMAP_FIXED, range + pg) != MAP_FAILED) {
+            other = MAP_FAILED;
+            target_tried = true;
+            if (mremap(range, 2 * pg, 2 * pg, MREMAP_MAYMOVE | MREMAP_FIXED, target) != MAP_FAILED) {
+                ok = target[0] == 1 && target[pg] == 2;
+                range = MAP_FAILED;
+            }
+        }
     }
-    memcpy(dst, src, size);
-    munmap(src, size);
-    return false;
+    if (range != MAP_FAILED)
+        munmap(range, 2 * pg);
+    if (other != MAP_FAILED)
+        munmap(other, pg);
+    if (target != MAP_FAILED && (ok || !target_tried))
+        munmap(target, 2 * pg);
+    return ok;
+}
+
+bool os_moves_across_mappings(void)
+{
+    if (atomic_load_explicit(&os_single_mapping_moves, memory_order_relaxed))
+        return false;
+    int known = atomic_load_explicit(&os_multi_moves, memory_order_relaxed);
+    if (known < 0) {
+        known = os_probe_multi_moves();
+        atomic_store_explicit(&os_multi_moves, known, memory_order_relaxed);
+    }
+    return known;
+}
+
+void os_forget_mapped(size_t size)
+{
+    atomic_fetch_sub_explicit(&os_mapped, size, memory_order_relaxed);
+}
+
+void os_unmap_forgotten(void *p, size_t size)
+{
+    munmap(p, size);
+    atomic_fetch_add_explicit(&os_returned, size, memory_order_relaxed);
 }
 
 bool os_move_pages(void *dst, void *src, size_t size)
 {
-    bool moved = os_move_or_copy(dst, src, size);
-    atomic_fetch_sub_explicit(&os_mapped, size, memory_order_relaxed);
-    return moved;
+    return mremap(src, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, dst) != MAP_FAILED;
 }
 
 bool os_remap_inplace(void *p, size_t old_size, size_t new_size)
@@ -140,15 +175,15 @@ bool os_remap_inplace(void *p, size_t old_size, size_t new_size)
     if (os_injected_failure())
         return false;
     if (mremap(p, old_size, new_size, 0) == MAP_FAILED) {
+        /* Without MREMAP_FIXED nothing was unmapped.  Several mappings
+         * (EFAULT): add one right after them, if that room is free. */
         if (errno != EFAULT)
             return false;
-        /* Several mappings: add one right after them, if that room is free.
-         * (A kernel without MAP_FIXED_NOREPLACE takes it as a hint.) */
         void *more = mmap(end, new_size - old_size, PROT_READ | PROT_WRITE,
                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
         if (more == MAP_FAILED)
             return false;
-        if (more != end) {
+        if (more != end) { /* a kernel before 4.17 took the flag for a hint */
             munmap(more, new_size - old_size);
             return false;
         }
@@ -164,16 +199,14 @@ void *os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align
     char *target = os_map_aligned(new_size, align);
     if (target == NULL)
         return NULL;
-    if (mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target) == MAP_FAILED) {
-        if (errno != EFAULT || new_size < old_size) {
-            os_unmap(target, new_size);
-            return NULL;
-        }
-        os_move_or_copy(target, old, old_size);
+    void *moved = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+    if (moved == MAP_FAILED) {
+        os_unmap(target, new_size);
+        return NULL;
     }
     /* The target's accounting now stands for the moved mapping. */
     atomic_fetch_sub_explicit(&os_mapped, old_size, memory_order_relaxed);
-    return target;
+    return moved;
 }
 
 void os_stats_read(struct os_stats *st)

@@ -12,17 +12,28 @@ void os_unmap(void *p, size_t size);
 /* Returns the physical pages to the kernel; the range stays mapped and
  * reads back as zeros. */
 void os_purge(void *p, size_t size);
-/* Moves/resizes a mapping (or a range of several) to a fresh region
- * aligned to align; NULL on failure (the old mapping is then untouched). */
+/* Moves/resizes one mapping to a fresh region aligned to align; NULL on
+ * failure (the old mapping is then untouched). */
 void *os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align);
-/* Resizes in place; false when the pages behind it are taken (growing),
- * or on a kernel error. */
+/* Resizes in place, a range of several mappings too (growing one adds a
+ * mapping after them); false when the pages behind it are taken, or on a
+ * kernel error. */
 bool os_remap_inplace(void *p, size_t old_size, size_t new_size);
+/* True when one mremap moves a range made of several mappings (Linux
+ * 6.17 and later; probed once). */
+bool os_moves_across_mappings(void);
 /* Moves the pages of [src, src+size) onto [dst, dst+size), which must be
- * mapped: no copy and no page fault, unless the kernel refuses a piece,
- * which is then copied.  src may span several mappings and is unmapped
- * afterwards.  Both page aligned.  False when anything was copied. */
+ * mapped: no copy, no page fault.  src must be one mapping, or
+ * os_moves_across_mappings().  False on failure, after which what is
+ * mapped at either range is unknown: leave both alone (leak, never
+ * unmap: the kernel may have unmapped part of them, and another thread
+ * may have mapped there since). */
 bool os_move_pages(void *dst, void *src, size_t size);
+/* Takes size bytes off the mapped total before they are moved into a new
+ * mapping, so that the peak does not count them twice. */
+void os_forget_mapped(size_t size);
+/* Unmaps what os_forget_mapped already took off the total. */
+void os_unmap_forgotten(void *p, size_t size);
 
 struct os_stats {
     uint64_t mapped, mapped_peak, returned;
@@ -32,8 +43,8 @@ void os_stats_read(struct os_stats *st);
 /* Test hook (white-box tests only): after n more successful mappings every
  * mapping fails, as if the kernel were out of memory; n < 0 disables. */
 void os_pages_fail_after(long n);
-/* Test hook: os_move_pages moves one page per mremap, as an old kernel
- * does for a range made of many mappings. */
-void os_pages_split_moves(bool on);
+/* Test hook: os_moves_across_mappings() answers false, as on a kernel
+ * before 6.17. */
+void os_pages_single_mapping_moves(bool on);
 
 #endif /* HAKMEM_OS_PAGES_H */

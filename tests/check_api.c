@@ -5,8 +5,6 @@
 
 #include "hak_test.h"
 
-#include <sys/mman.h>
-
 /* ---- version ----------------------------------------------------------- */
 
 START_TEST(test_version)
@@ -509,65 +507,6 @@ START_TEST(test_realloc_large_mremap)
 }
 END_TEST
 
-/* Resident pages of [p, p+n), p page aligned or not. */
-static size_t resident_bytes(const void *p, size_t n)
-{
-    uintptr_t lo = (uintptr_t)p & ~(uintptr_t)4095, hi = ((uintptr_t)p + n + 4095) & ~(uintptr_t)4095;
-    size_t pages = (hi - lo) / 4096, count = 0;
-    unsigned char vec[4096];
-    for (size_t done = 0; done < pages;) {
-        size_t step = pages - done < sizeof vec ? pages - done : sizeof vec;
-        ck_assert_int_eq(mincore((void *)(lo + done * 4096), step * 4096, vec), 0);
-        for (size_t i = 0; i < step; i++)
-            count += vec[i] & 1;
-        done += step;
-    }
-    return count * 4096;
-}
-
-/* Freed large blocks are kept, and a request larger than any of them is
- * assembled from their pages (moved, not copied or faulted in again); the
- * result is an ordinary block: it grows, shrinks and is freed. */
-START_TEST(test_large_cache_assembles)
-{
-    char *p[3];
-    for (int i = 0; i < 3; i++) {
-        p[i] = hak_malloc(5 * HK_MiB);
-        ck_assert_ptr_nonnull(p[i]);
-        memset(p[i], 0x5a, 5 * HK_MiB);
-    }
-    for (int i = 0; i < 3; i++)
-        hak_free(p[i]);
-    struct hak_stats a, b;
-    ck_assert_int_eq(hak_stats(&a, sizeof a), 0);
-    size_t n = 14 * HK_MiB;
-    char *q = hak_malloc(n);
-    ck_assert_ptr_nonnull(q);
-    ck_assert_int_eq(hak_stats(&b, sizeof b), 0);
-    ck_assert_msg(b.bytes_mapped <= a.bytes_mapped + 2 * HK_MiB,
-                  "14 MiB with 15 MiB cached: mapped %llu -> %llu bytes",
-                  (unsigned long long)a.bytes_mapped, (unsigned long long)b.bytes_mapped);
-    size_t res = resident_bytes(q, n);
-    ck_assert_msg(res >= n - 2 * HK_MiB, "only %zu of %zu bytes resident: pages not reused", res, n);
-    hk_fill(q, n, 77);
-    const size_t sizes[] = {40 * HK_MiB, 9 * HK_MiB + 5, 3 * HK_MiB};
-    size_t have = n;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        char *r = hak_realloc(q, sizes[i]);
-        ck_assert_msg(r != NULL, "realloc of an assembled block to %zu failed", sizes[i]);
-        size_t keep = have < sizes[i] ? have : sizes[i];
-        size_t bad = hk_verify(r, keep, 77);
-        ck_assert_msg(bad == SIZE_MAX, "realloc %zu -> %zu lost byte %zu", have, sizes[i], bad);
-        for (size_t j = keep; j < sizes[i]; j++)
-            r[j] = (char)hk_byte(77, j);
-        q = r;
-        have = sizes[i];
-    }
-    hak_free(q);
-    ck_assert_int_eq(hak_check(), 0);
-}
-END_TEST
-
 /* Same-size and in-class realloc keep the contents too. */
 START_TEST(test_realloc_same_size)
 {
@@ -835,7 +774,6 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_realloc_failure_keeps_block);
     tcase_add_test(tc, test_realloc_ladder);
     tcase_add_test(tc, test_realloc_large_mremap);
-    tcase_add_test(tc, test_large_cache_assembles);
     tcase_add_test(tc, test_realloc_same_size);
     tcase_add_test(tc, test_realloc_in_place_policy);
     suite_add_tcase(s, tc);

@@ -1,9 +1,10 @@
 /* check_large_cache.c - white-box test of the large-block cache, linked
  * with the library's internals: a request larger than every cached mapping
  * is assembled from them by moving their pages, each landing at its place
- * in the new block, whether the kernel moves the whole range in one
- * mremap or (os_pages_split_moves, as older kernels do across mappings)
- * page by page. */
+ * in the new block (on kernels that move several mappings at once), or
+ * the largest is grown (os_pages_single_mapping_moves: as on older
+ * kernels); an assembled block grows, shrinks and is freed like any other.
+ * Each test runs in its own process, so each starts with an empty cache. */
 #include "config.h"
 
 #include "hak_test.h"
@@ -28,78 +29,108 @@ static bool all_bytes(const unsigned char *p, size_t n, unsigned char v)
     return true;
 }
 
-/* Three freed blocks, 6, 5 and 4 MiB: the cache holds their mappings, a
- * header page each before the block.  14 MiB fits none, so the largest
- * two and then the 4 MiB one (no cut: it is not twice what is missing)
- * are moved side by side: 6 MiB of 'A', the second header page, 5 MiB
- * of 'B', the third header page, 4 MiB of 'C'. */
-static void assemble_and_check(void)
+static uint64_t bytes_mapped(void)
 {
-    static const size_t mib[3] = {6, 5, 4};
-    static const unsigned char tag[3] = {'A', 'B', 'C'};
+    struct hak_stats st;
+    ck_assert_int_eq(hak_stats(&st, sizeof st), 0);
+    return st.bytes_mapped;
+}
+
+static const size_t piece_mib[3] = {6, 5, 4};
+static const unsigned char piece_tag[3] = {'A', 'B', 'C'};
+
+/* Three freed blocks, 6, 5 and 4 MiB: the cache holds their mappings, a
+ * header page each before the block. */
+static void cache_three_pieces(void)
+{
     void *p[3];
     for (int i = 0; i < 3; i++) {
-        p[i] = hak_malloc(mib[i] * HK_MiB);
+        p[i] = hak_malloc(piece_mib[i] * HK_MiB);
         ck_assert_ptr_nonnull(p[i]);
-        memset(p[i], tag[i], mib[i] * HK_MiB);
+        memset(p[i], piece_tag[i], piece_mib[i] * HK_MiB);
     }
     for (int i = 0; i < 3; i++)
         hak_free(p[i]);
+}
 
+/* 14 MiB fits none of the three, so the largest two and then the 4 MiB
+ * one (no cut: it is not twice what is missing) are moved side by side:
+ * 6 MiB of 'A', the second header page, 5 MiB of 'B', the third header
+ * page, 4 MiB of 'C', all still resident, and nothing new mapped. */
+START_TEST(test_assemble_moves_pages)
+{
+    if (!os_moves_across_mappings()) {
+        fprintf(stderr, "kernel moves one mapping per mremap: assembly not used\n");
+        return;
+    }
+    cache_three_pieces();
+    uint64_t before = bytes_mapped();
     unsigned char *q = hak_malloc(14 * HK_MiB);
     ck_assert_ptr_nonnull(q);
+    ck_assert_uint_le(bytes_mapped(), before);
     ck_assert_uint_eq(hak_usable_size(q), 15 * HK_MiB + 2 * PAGE);
     size_t off = 0;
     for (int i = 0; i < 3; i++) {
-        ck_assert_msg(all_bytes(q + off, mib[i] * HK_MiB, tag[i]),
-                      "piece %d (%zu MiB of '%c') not resident at offset %zu", i, mib[i],
-                      tag[i], off);
-        off += mib[i] * HK_MiB + PAGE;
+        ck_assert_msg(all_bytes(q + off, piece_mib[i] * HK_MiB, piece_tag[i]),
+                      "piece %d (%zu MiB of '%c') not resident at offset %zu", i, piece_mib[i],
+                      piece_tag[i], off);
+        off += piece_mib[i] * HK_MiB + PAGE;
     }
-    /* An ordinary block from now on: usable to the end, and freed. */
     memset(q, 0x11, hak_usable_size(q));
     hak_free(q);
     ck_assert_int_eq(hak_check(), 0);
 }
+END_TEST
 
-START_TEST(test_assemble_whole_moves)
+/* A kernel that moves one mapping at a time: the largest piece is grown
+ * (its pages move, the rest of the block is fresh); the others stay. */
+START_TEST(test_single_mapping_kernel_grows_largest)
 {
-    assemble_and_check();
+    os_pages_single_mapping_moves(true);
+    cache_three_pieces();
+    uint64_t before = bytes_mapped();
+    unsigned char *q = hak_malloc(14 * HK_MiB);
+    ck_assert_ptr_nonnull(q);
+    uint64_t grown = bytes_mapped() - before;
+    ck_assert_msg(grown >= 8 * HK_MiB - PAGE && grown <= 8 * HK_MiB + PAGE,
+                  "growing the 6 MiB piece to 14 MiB mapped %llu bytes", (unsigned long long)grown);
+    ck_assert_msg(all_bytes(q, 6 * HK_MiB, 'A'), "the grown piece's pages did not move along");
+    memset(q, 0x22, 14 * HK_MiB);
+    hak_free(q);
+    ck_assert_int_eq(hak_check(), 0);
 }
 END_TEST
 
-START_TEST(test_assemble_page_by_page)
-{
-    os_pages_split_moves(true);
-    assemble_and_check();
-    os_pages_split_moves(false);
-}
-END_TEST
-
-/* An assembled block that is freed, cached and assembled again spans
- * several mappings: growing it in place or moving it by mremap then
- * fails on older kernels, and realloc must still keep every byte. */
+/* An assembled block cannot be moved and resized by one mremap: when the
+ * pages after it are taken, realloc copies it, and keeps every byte. */
 START_TEST(test_assembled_block_realloc)
 {
-    os_pages_split_moves(true);
+    if (!os_moves_across_mappings())
+        return;
     void *p[3];
     for (int i = 0; i < 3; i++) {
         p[i] = hak_malloc((size_t)(3 + i) * HK_MiB);
         ck_assert_ptr_nonnull(p[i]);
-        memset(p[i], 0x22, (size_t)(3 + i) * HK_MiB);
     }
     for (int i = 0; i < 3; i++)
         hak_free(p[i]);
     size_t n = 11 * HK_MiB;
     char *q = hak_malloc(n);
     ck_assert_ptr_nonnull(q);
-    os_pages_split_moves(false);
     hk_fill(q, n, 9);
+    /* Take the page right after the block's mapping, so it cannot grow
+     * where it is. */
+    char *end = q + hak_usable_size(q);
+    void *blocker = mmap(end, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+                         -1, 0);
+    ck_assert_msg(blocker == end || (blocker == MAP_FAILED && errno == EEXIST),
+                  "could not place a mapping after the block");
     const size_t sizes[] = {50 * HK_MiB, 7 * HK_MiB + 3, 2 * HK_MiB, 100};
     size_t have = n;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         char *r = hak_realloc(q, sizes[i]);
         ck_assert_msg(r != NULL, "realloc %zu -> %zu failed", have, sizes[i]);
+        ck_assert_uint_ge(hak_usable_size(r), sizes[i]);
         size_t keep = have < sizes[i] ? have : sizes[i];
         size_t bad = hk_verify(r, keep, 9);
         ck_assert_msg(bad == SIZE_MAX, "realloc %zu -> %zu lost byte %zu", have, sizes[i], bad);
@@ -109,6 +140,8 @@ START_TEST(test_assembled_block_realloc)
         have = sizes[i];
     }
     hak_free(q);
+    if (blocker == end)
+        munmap(blocker, PAGE);
     ck_assert_int_eq(hak_check(), 0);
 }
 END_TEST
@@ -118,9 +151,14 @@ int main(void)
     Suite *s = suite_create("large_cache");
     TCase *tc = tcase_create("assemble");
     tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_assemble_whole_moves);
-    tcase_add_test(tc, test_assemble_page_by_page);
+    tcase_add_test(tc, test_assemble_moves_pages);
+    tcase_add_test(tc, test_single_mapping_kernel_grows_largest);
     tcase_add_test(tc, test_assembled_block_realloc);
     suite_add_tcase(s, tc);
-    return hk_run_suite(s);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_FORK); /* an empty cache per test */
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
