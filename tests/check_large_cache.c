@@ -164,10 +164,5 @@ int main(void)
     tcase_add_test(tc, test_single_mapping_kernel_grows_largest);
     tcase_add_test(tc, test_assembled_block_realloc);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_FORK); /* an empty cache per test */
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return hk_run_suite_forked(s); /* an empty cache per test */
 }

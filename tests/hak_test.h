@@ -264,4 +264,16 @@ static inline int hk_run_suite(Suite *s)
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* The same, each test in its own process whatever CK_FORK says: for
+ * tests that need the allocator's process-wide state fresh. */
+static inline int hk_run_suite_forked(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 #endif /* HAK_TEST_H */
