@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -26,6 +27,15 @@
 #define HAK_MIN_ALIGN 16
 
 #define HAK_PAGE_SIZE 4096UL
+
+/* Milliseconds of a coarse monotonic clock (no system call: vDSO), for
+ * ages and rate limits on slow paths. */
+static inline uint64_t hak_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 /* Relaxed atomics for counters that one thread writes and others only read
  * (statistics): plain loads and stores on x86, but race-free in C11. */

@@ -19,7 +19,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #define LARGE_MAGIC 0x48414b4c41524745ull /* "HAKLARGE" */
 
@@ -49,13 +48,6 @@ static struct large_cached large_cache[LARGE_CACHE_SLOTS];
 static unsigned large_cache_count;
 static size_t large_cache_bytes;
 #define LARGE_LOCK (&hak_locks[HAK_LOCK_LARGE])
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* Takes entry i out of the cache (under the lock). */
 static struct large_cached large_cache_take(unsigned i)
@@ -164,7 +156,7 @@ static char *large_cache_get(size_t need, size_t *size, bool *multi)
     struct large_cached stale[LARGE_CACHE_SLOTS], parts[LARGE_CACHE_SLOTS];
     bool assemble = os_moves_across_mappings();
     hak_lock_acquire(LARGE_LOCK);
-    unsigned n = large_cache_expire(now_ms(), hak_env.cache_bytes, stale);
+    unsigned n = large_cache_expire(hak_now_ms(), hak_env.cache_bytes, stale);
     unsigned nparts = large_cache_pick(need, assemble, parts);
     hak_lock_release(LARGE_LOCK);
     large_unmap_all(stale, n);
@@ -201,7 +193,7 @@ static void large_cache_put(char *base, size_t size, bool multi)
         return;
     }
     hak_lock_acquire(LARGE_LOCK);
-    uint64_t now = now_ms();
+    uint64_t now = hak_now_ms();
     if (large_cache_count == LARGE_CACHE_SLOTS)
         large_cache[0].freed_ms = 0; /* make room: the first entry expires now */
     n = large_cache_expire(now, budget - size, stale);

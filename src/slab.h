@@ -198,5 +198,4 @@ HAK_INLINE void *slab_take(struct slab *s, size_t size)
  * returns when the key was a coincidence of user data. */
 void slab_check_double_free(struct slab *s, void *p, const char *fn);
 
-
 #endif /* HAKMEM_SLAB_H */

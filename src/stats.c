@@ -15,7 +15,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 static _Atomic int64_t in_use_large;
 static _Atomic int64_t in_use_peak;
@@ -43,9 +42,7 @@ void stats_large_in_use_add(int64_t delta)
 void stats_sample_peak(void)
 {
     static struct hak_stats scratch; /* under HAK_LOCK_STATS */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    uint64_t now = hak_now_ms();
     uint64_t last = atomic_load_explicit(&peak_sampled_ms, memory_order_relaxed);
     if (now - last < 10 ||
         !atomic_compare_exchange_strong_explicit(&peak_sampled_ms, &last, now,
