@@ -42,7 +42,7 @@ void *api_calloc(size_t nmemb, size_t size)
 static size_t small_usable(void *p, const char *fn)
 {
     struct slab *s = slab_of(p);
-    if (!slab_is_block(s, p))
+    if (!slab_is_carved_block(s, p))
         hak_invalid_pointer(fn, p);
     return s->block_size;
 }

@@ -217,12 +217,16 @@ static void ring_unlink(struct heap *h, struct slab *s)
     h->owned_count[s->cls]--;
 }
 
+/* A block from s: its free list, else what other threads freed into it,
+ * else newly carved blocks. */
 static void *slab_take_drained(struct heap *h, struct slab *s, size_t size)
 {
     void *b = slab_take(s, size);
     if (b != NULL)
         return b;
     heap_drain(h, s);
+    if (s->free == NULL && !slab_carve(s))
+        return NULL;
     return slab_take(s, size);
 }
 
@@ -267,6 +271,7 @@ static HAK_NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
         return NULL;
     h->current[cls] = s;
     stats_sample_peak();
+    slab_carve(s);
     return slab_take(s, size);
 }
 
@@ -371,9 +376,9 @@ static bool slab_recount(struct slab *s)
 {
     uint32_t nfree = 0;
     for (void **b = s->free; b != NULL; b = b[0])
-        if (!slab_is_block(s, b) || ++nfree > s->capacity)
+        if (!slab_is_carved_block(s, b) || ++nfree > s->capacity)
             return false;
-    uint32_t carved = (uint32_t)((size_t)(s->bump - s->start) / s->block_size);
+    uint32_t carved = (uint32_t)((size_t)(s->carved - s->start) / s->block_size);
     if (nfree > carved)
         return false;
     HAK_OWNER_STORE(s->used, carved - nfree);
@@ -475,20 +480,17 @@ void heap_slab_emptied(struct heap *h, struct slab *s)
  * does not own, so the race test can show that it catches it. */
 static void test_drain_unowned(struct slab *s)
 {
-    uintptr_t head = atomic_load_explicit(&s->remote, memory_order_acquire);
-    if (head == 0 || (head & SLAB_PARKED))
+    uintptr_t w = atomic_load_explicit(&s->remote, memory_order_acquire);
+    if (w == 0 || (w & SLAB_PARKED))
         return;
-    if (!atomic_compare_exchange_strong(&s->remote, &head, 0))
+    if (!atomic_compare_exchange_strong(&s->remote, &w, 0))
         return;
-    void **tail = (void **)head;
-    uint32_t n = 1;
-    while (tail[0] != NULL) {
+    void **head = SLAB_REMOTE_HEAD(w), **tail = head;
+    while (tail[0] != NULL)
         tail = tail[0];
-        n++;
-    }
     tail[0] = s->free; /* races with the owner's own pops and pushes */
-    s->free = (void *)head;
-    HAK_OWNER_STORE(s->used, s->used - n);
+    s->free = head;
+    HAK_OWNER_STORE(s->used, s->used - SLAB_REMOTE_COUNT(w));
 }
 #endif
 
@@ -503,13 +505,15 @@ static HAK_COLD void heap_count_orphan_free(unsigned cls)
 
 void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn)
 {
-    if (unlikely(!slab_is_block(s, p))) /* the fast path left the span out */
+    /* The fast path left the span out; and a block past `carved` was
+     * never handed out. */
+    if (unlikely(!slab_is_carved_block(s, p)))
         hak_invalid_pointer(fn, p);
     if (unlikely(h == &hak_empty_heap))
         h = tls_heap_retired ? NULL : heap_thread_init(); /* NULL: handled below */
     if (HAK_DEBUG_GUARDS_ON && ((void **)p)[1] == (void *)HAK_FREE_KEY &&
         slab_debug_poison_intact(s, p))
-        hak_fatal("free(): double free of %p (block already on a free list)", p);
+        hak_fatal("%s(): double free of %p (block already on a free list)", fn, p);
     if (HAK_DEBUG_GUARDS_ON)
         slab_debug_poison(s, p);
     ((void **)p)[1] = (void *)HAK_FREE_KEY;
@@ -522,7 +526,7 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn)
 #ifdef HAKMEM_TEST_UNOWNED_DRAIN
     test_drain_unowned(s);
 #endif
-    if (likely(!slab_remote_push(s, p))) {
+    if (likely(!slab_remote_push(s, p, fn))) {
         if (h != NULL) {
             HAK_COUNT(h->c.remote_frees, 1);
             h->busy = 0;
@@ -587,12 +591,12 @@ static int slab_check_owned(struct heap *h, struct slab *s, unsigned cls)
     }
     uint32_t n = 0;
     for (void **b = s->free; b != NULL; b = b[0]) {
-        if (!slab_is_block(s, b) || (char *)b >= s->bump || ++n > s->capacity) {
+        if (!slab_is_carved_block(s, b) || ++n > s->capacity) {
             hak_report("hak_check: slab %p: bad free list entry %p", (void *)s, (void *)b);
             return 1;
         }
     }
-    uint32_t carved = (uint32_t)((size_t)(s->bump - s->start) / s->block_size);
+    uint32_t carved = (uint32_t)((size_t)(s->carved - s->start) / s->block_size);
     if (n > carved || s->used > carved - n) {
         hak_report("hak_check: slab %p: %u free + %u used > %u carved", (void *)s, n, s->used,
                    carved);

@@ -84,9 +84,9 @@ HAK_INLINE void heap_free_small(void *p, const char *fn)
     struct heap *h = hak_tls_heap;
     if (likely(slab_owner(s) == h->id)) {
         void **b = p;
-        /* A block never handed out, or past the span: the bump pointer
-         * never passes start + span. */
-        if (unlikely((char *)b >= s->bump)) {
+        /* A block never handed out, or past the span: `carved` never
+         * passes start + span. */
+        if (unlikely((char *)b >= slab_carved(s))) {
             heap_free_invalid(p, fn);
             return;
         }

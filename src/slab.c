@@ -1,49 +1,107 @@
-/* slab.c - out-of-line slab operations: draining a remote chain and the
- * integrity checks around free lists. */
+/* slab.c - out-of-line slab operations: carving blocks onto the free list,
+ * draining a remote chain, and the integrity checks around free lists. */
 #include "internal.h"
 
 #include "slab.h"
 
 #include <string.h>
 
-/* Owner only: p is a block that was handed out at some point. */
-HAK_INLINE bool slab_contains_block(const struct slab *s, const void *p)
+/* Debug builds: every block of a remote chain was handed out, and the
+ * chain is as long as its count (a double free makes a cycle). */
+static void slab_debug_check_chain(struct slab *s, void **head, uint32_t n)
 {
-    return slab_is_block(s, p) && (const char *)p < s->bump;
+    uint32_t seen = 0;
+    for (void **b = head; b != NULL; b = b[0]) {
+        if (!slab_is_carved_block(s, b))
+            hak_fatal("free(): invalid pointer %p (freed by another thread: not a block "
+                      "handed out from slab %p)", (void *)b, (void *)s);
+        if (++seen > n)
+            hak_fatal("corrupted remote free list of slab %p (cycle: double free?)", (void *)s);
+    }
+    if (seen != n)
+        hak_fatal("corrupted remote free list of slab %p (%u blocks, %u counted)", (void *)s,
+                  seen, n);
 }
 
-uint32_t slab_drain_chain(struct slab *s, uintptr_t head)
+uint32_t slab_drain_chain(struct slab *s, uintptr_t w)
 {
-    /* Walk to the tail: counts the blocks for `used`, and a chain longer
-     * than the slab (a cycle made by a double free) is caught, not followed
-     * forever. */
-    uint32_t n = 1;
-    void **tail = (void **)head;
-    for (;;) {
-        if (unlikely(!slab_contains_block(s, tail)))
-            hak_fatal("free(): invalid pointer %p (freed by another thread: not a block "
-                      "handed out from slab %p)", (void *)tail, (void *)s);
-        void **next = tail[0];
-        if (next == NULL)
-            break;
-        if (unlikely(++n > s->capacity))
-            hak_fatal("corrupted remote free list of slab %p (cycle: double free?)", (void *)s);
-        tail = next;
-    }
-    if (unlikely(n > s->used))
+    void **head = SLAB_REMOTE_HEAD(w);
+    uint32_t n = SLAB_REMOTE_COUNT(w);
+    if (unlikely(n == 0 || n > s->used))
         hak_fatal("double free detected: slab %p got %u blocks back with %u out", (void *)s, n,
                   s->used);
-    tail[0] = s->free;
-    s->free = (void *)head;
+    if (HAK_DEBUG_GUARDS_ON)
+        slab_debug_check_chain(s, head, n);
+    /* The usual case, a drain by an allocation that found the free list
+     * empty, needs no walk: the chain becomes the list.  Blocks are checked
+     * as they leave it (slab_take_or_null).  Otherwise the chain goes in
+     * front, found by its length, so a cycle is not followed forever. */
+    if (s->free != NULL) {
+        void **tail = head;
+        for (uint32_t i = 1; i < n; i++) {
+            tail = tail[0];
+            if (unlikely(!slab_is_block(s, tail)))
+                hak_fatal("corrupted remote free list of slab %p (%p is not a block)",
+                          (void *)s, (void *)tail);
+        }
+        tail[0] = s->free;
+    }
+    s->free = head;
     HAK_OWNER_STORE(s->used, s->used - n);
     HAK_COUNT(s->drained, n);
     return n;
+}
+
+void slab_remote_overflow(struct slab *s, void *b, const char *fn)
+{
+    hak_fatal("%s(): double free of %p (slab %p has more blocks pending than it holds)", fn, b,
+              (void *)s);
 }
 
 void slab_bad_free_block(struct slab *s, void *b)
 {
     hak_fatal("malloc(): double free or write after free of %p (slab %p, block size %u)", b,
               (void *)s, s->block_size);
+}
+
+/* About a page of blocks per carve (at least one). */
+#define SLAB_CARVE_BYTES 4096u
+
+bool slab_carve(struct slab *s)
+{
+    /* Integers, not pointers: the sentinel slab's start is NULL, and
+     * NULL + 0 is undefined behaviour (UBSan reports it). */
+    uintptr_t c = (uintptr_t)s->carved, end = (uintptr_t)s->start + s->span;
+    if (c >= end)
+        return false;
+    uintptr_t bs = s->block_size;
+    uintptr_t n = SLAB_CARVE_BYTES > bs ? SLAB_CARVE_BYTES / bs : 1;
+    uintptr_t stop = end - c > n * bs ? c + n * bs : end;
+    for (uintptr_t b = c; b < stop; b += bs) {
+        void **block = (void **)b;
+        if (HAK_DEBUG_GUARDS_ON)
+            slab_debug_poison(s, block);
+        block[0] = b + bs < stop ? (void *)(b + bs) : NULL;
+        block[1] = (void *)HAK_FREE_KEY;
+    }
+    s->free = (void *)c;
+    __atomic_store_n(&s->carved, (char *)stop, __ATOMIC_RELAXED);
+    return true;
+}
+
+void slab_check_empty(struct slab *s)
+{
+    uint32_t carved = (uint32_t)((size_t)(s->carved - s->start) / s->block_size), n = 0;
+    for (void **b = s->free; b != NULL; b = b[0]) {
+        if (unlikely(!slab_is_carved_block(s, b)))
+            hak_fatal("corrupted free list of slab %p (%p is not one of its blocks)", (void *)s,
+                      (void *)b);
+        if (unlikely(++n > carved))
+            hak_fatal("double free detected: the free list of slab %p has a cycle", (void *)s);
+    }
+    if (unlikely(n != carved))
+        hak_fatal("double free detected: slab %p is empty by count with %u of %u blocks free",
+                  (void *)s, n, carved);
 }
 
 static bool chain_contains(void *head, const void *p, uint32_t limit)
@@ -58,8 +116,8 @@ void slab_check_double_free(struct slab *s, void *p, const char *fn)
 {
     /* The owner's free list, then the remote chain (only ever prepended
      * to by other threads, so walking a snapshot is safe). */
-    uintptr_t remote = atomic_load_explicit(&s->remote, memory_order_acquire) & ~SLAB_PARKED;
-    if (chain_contains(s->free, p, s->capacity) || chain_contains((void *)remote, p, s->capacity))
+    void **remote = SLAB_REMOTE_HEAD(atomic_load_explicit(&s->remote, memory_order_acquire));
+    if (chain_contains(s->free, p, s->capacity) || chain_contains(remote, p, s->capacity))
         hak_fatal("%s(): double free of %p", fn, p);
 }
 

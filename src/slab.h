@@ -3,7 +3,9 @@
  *
  * Ownership protocol (DEVELOPERS.md invariants 1-4):
  *  - free, bump, used and the list links are touched only by the owner.
- *  - Any other thread frees by pushing onto `remote` with one CAS.
+ *  - Any other thread frees by pushing onto `remote` with one CAS.  The
+ *    word holds the chain's length above the pointer, so the owner takes
+ *    a chain without walking it (a walk is a cache miss per block).
  *  - Only the owner drains `remote`, taking the whole chain with one
  *    exchange (no ABA), and only after it holds ownership.
  *  - An owner gives a slab up by *parking* it: owner := 0, then CAS of
@@ -22,6 +24,13 @@
 #define SLAB_UNIT_SHIFT 16
 #define SLAB_UNIT_SIZE ((size_t)1 << SLAB_UNIT_SHIFT)
 #define SLAB_PARKED ((uintptr_t)1)
+/* The remote word: chain head | chain length << 48 | SLAB_PARKED.  Blocks
+ * lie below 2^47 (HAK_ADDRESS_BITS), and a slab holds at most 4096. */
+#define SLAB_REMOTE_COUNT_SHIFT 48
+#define SLAB_REMOTE_ONE ((uintptr_t)1 << SLAB_REMOTE_COUNT_SHIFT)
+#define SLAB_REMOTE_HEAD(w) ((void **)((w) & (SLAB_REMOTE_ONE - 1) & ~SLAB_PARKED))
+#define SLAB_REMOTE_COUNT(w) ((uint32_t)((w) >> SLAB_REMOTE_COUNT_SHIFT))
+_Static_assert(sizeof(uintptr_t) == 8, "the remote word packs a count above a 48-bit pointer");
 #define SLAB_META_SHIFT 8 /* log2 sizeof(struct slab) */
 
 struct slab {
@@ -38,10 +47,13 @@ struct slab {
     uint8_t units;  /* length of the slab in units */
     uint16_t back;  /* bytes from this unit's metadata back to its head's */
     uint8_t listed; /* on an abandoned list (guarded by that list's lock) */
+    /* Blocks below it were carved: put on the free list, once.  Written by
+     * the owner when the free list runs dry (slab_carve), read by every
+     * thread that frees into the slab (slab_carved). */
+    char *carved;
 
     /* Owner-only state, on its own cache line. */
     void *free HAK_ALIGNED(HAK_CACHELINE); /* local free list */
-    char *bump;                            /* next never-used block, below start + span */
     uint32_t used;                         /* blocks out, from the owner's view */
     struct slab *next, *prev;              /* owner's ring, or abandoned list */
     /* Statistics, counted here because allocation writes this line anyway
@@ -52,7 +64,7 @@ struct slab {
      * Released slabs fold theirs into per-class totals (superslab.c). */
     hak_counter_t allocs, drained, requested; /* not adjacent: two adds, not SSE */
 
-    /* The remote-free stack head | SLAB_PARKED, written by other threads. */
+    /* The remote word (see SLAB_REMOTE_ONE), written by other threads. */
     _Atomic uintptr_t remote HAK_ALIGNED(HAK_CACHELINE);
 } HAK_ALIGNED(4 * HAK_CACHELINE); /* a power of two: slab_of() indexes by shifting */
 
@@ -71,10 +83,18 @@ _Static_assert(sizeof(struct slab) == (size_t)1 << SLAB_META_SHIFT, "SLAB_META_S
  * cleared) or written after it was freed.  Aborts. */
 HAK_NORETURN void slab_bad_free_block(struct slab *s, void *b);
 
+/* The end of the carved blocks: a block at or past it was never handed
+ * out.  Any thread may read it; blocks a thread was given were carved
+ * before it got them, so it sees them below. */
+HAK_INLINE char *slab_carved(const struct slab *s)
+{
+    return __atomic_load_n(&s->carved, __ATOMIC_RELAXED);
+}
+
 /* For p in s's units: true when p is a multiple of the block size past
  * s->start, false for every p when s is a free unit (div_magic 0).  Not
- * bounded by the span: a caller that has not checked p < s->bump (which
- * never passes start + span) must use slab_is_block. */
+ * bounded by the span: a caller that has not checked p < slab_carved(s)
+ * (which never passes start + span) must use slab_is_block. */
 HAK_INLINE bool slab_is_block_start(const struct slab *s, const void *p)
 {
     uint64_t off = (uint64_t)((uintptr_t)p - (uintptr_t)s->start);
@@ -89,20 +109,33 @@ HAK_INLINE bool slab_is_block(const struct slab *s, const void *p)
     return off < s->span && off * s->div_magic < s->div_magic;
 }
 
+/* True when p is a block of the live slab s that was carved: the only
+ * blocks hakmem can have handed out from it. */
+HAK_INLINE bool slab_is_carved_block(const struct slab *s, const void *p)
+{
+    return slab_is_block(s, p) && (const char *)p < slab_carved(s);
+}
+
 HAK_INLINE uint64_t slab_owner(const struct slab *s)
 {
     return atomic_load_explicit(&s->owner, memory_order_relaxed);
 }
 
+/* A remote chain as long as the slab: a block was freed twice. */
+HAK_NORETURN void slab_remote_overflow(struct slab *s, void *b, const char *fn);
+
 /* Pushes b onto s's remote stack.  Returns true when this push cleared
  * SLAB_PARKED, i.e. the caller now owns the slab. */
-HAK_INLINE bool slab_remote_push(struct slab *s, void *b)
+HAK_INLINE bool slab_remote_push(struct slab *s, void *b, const char *fn)
 {
-    uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed);
+    uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed), next;
     do {
-        ((uintptr_t *)b)[0] = old & ~SLAB_PARKED;
-    } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, (uintptr_t)b,
-                                                    memory_order_acq_rel, memory_order_relaxed));
+        if (unlikely(SLAB_REMOTE_COUNT(old) >= s->capacity))
+            slab_remote_overflow(s, b, fn);
+        ((void **)b)[0] = SLAB_REMOTE_HEAD(old);
+        next = (uintptr_t)b | ((old & ~(SLAB_REMOTE_ONE - 1)) + SLAB_REMOTE_ONE);
+    } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, next, memory_order_acq_rel,
+                                                    memory_order_relaxed));
     return (old & SLAB_PARKED) != 0;
 }
 
@@ -126,7 +159,8 @@ HAK_INLINE bool slab_try_park(struct slab *s, uint64_t self)
     return false;
 }
 
-uint32_t slab_drain_chain(struct slab *s, uintptr_t head);
+/* Owner only: adds the chain of remote word w to the free list. */
+uint32_t slab_drain_chain(struct slab *s, uintptr_t w);
 
 /* Owner only: moves every remotely freed block to the local free list.
  * Returns how many there were. */
@@ -137,10 +171,10 @@ HAK_INLINE uint32_t slab_drain(struct slab *s, uint64_t self)
     (void)self;
     if (atomic_load_explicit(&s->remote, memory_order_relaxed) == 0)
         return 0;
-    uintptr_t head = atomic_exchange_explicit(&s->remote, 0, memory_order_acquire);
-    if (head == 0)
+    uintptr_t w = atomic_exchange_explicit(&s->remote, 0, memory_order_acquire);
+    if (w == 0)
         return 0;
-    return slab_drain_chain(s, head);
+    return slab_drain_chain(s, w);
 }
 
 /* Debug builds: poison freed blocks, and check it is intact. */
@@ -149,41 +183,45 @@ void slab_debug_poison(struct slab *s, void *p);
 bool slab_debug_poison_intact(struct slab *s, void *p);
 void slab_debug_check_poison(struct slab *s, void *p);
 
-/* Owner only: takes a block from the free list or the never-used tail,
- * for a request of size bytes; NULL when the slab has neither, or when
- * the head of its free list lacks the key, which is left in place for
- * the caller to report (slab_take).  This is malloc's fast path (the
- * sentinel slab of an idle class has neither): it calls nothing, so it
- * needs no stack frame (a call, even to a noreturn function, makes every
- * malloc align the stack first). */
+/* Owner only: takes a block from the free list, for a request of size
+ * bytes; NULL when the list is empty (slab_carve refills it), or when its
+ * head lacks the key, which is left in place for the caller to report
+ * (slab_take).  This is malloc's fast path (the sentinel slab of an idle
+ * class has an empty list): it calls nothing, so it needs no stack frame
+ * (a call, even to a noreturn function, makes every malloc align the
+ * stack first). */
 HAK_INLINE void *slab_take_or_null(struct slab *s, size_t size)
 {
     void **b = s->free;
-    if (likely(b != NULL)) {
-        HAK_GUARD(slab_is_block(s, b), "free list of slab %p holds %p, not one of its blocks",
-                  (void *)s, (void *)b);
-        if (unlikely(b[1] != (void *)HAK_FREE_KEY))
-            return NULL;
-        s->free = b[0];
-        /* The next head is a cache miss waiting for the next call (free
-         * lists come back in the program's free order): start it now. */
-        __builtin_prefetch(b[0], 1);
-        if (HAK_DEBUG_GUARDS_ON)
-            slab_debug_check_poison(s, b);
-    } else if ((uintptr_t)s->bump < (uintptr_t)s->start + s->span) {
-        /* Integers, not pointers: the sentinel slab's start is NULL, and
-         * NULL + 0 is undefined behaviour (UBSan reports it). */
-        b = (void **)s->bump;
-        s->bump += s->block_size;
-    } else {
+    if (unlikely(b == NULL))
         return NULL;
-    }
+    HAK_GUARD(slab_is_block(s, b), "free list of slab %p holds %p, not one of its blocks",
+              (void *)s, (void *)b);
+    if (unlikely(b[1] != (void *)HAK_FREE_KEY))
+        return NULL;
+    s->free = b[0];
+    /* The next head is a cache miss waiting for the next call (free lists
+     * come back in the program's free order): start it now. */
+    __builtin_prefetch(b[0], 1);
+    if (HAK_DEBUG_GUARDS_ON)
+        slab_debug_check_poison(s, b);
     b[1] = NULL; /* no stale double-free key in a live block */
     HAK_OWNER_STORE(s->used, s->used + 1);
     HAK_COUNT(s->allocs, 1);
     HAK_COUNT(s->requested, size);
     return b;
 }
+
+/* Owner only, with an empty free list: carves the next blocks past
+ * `carved` (about a page of them) onto it.  False when none are left.
+ * Done a page at a time, and only once nothing came back from other
+ * threads, so memory is touched only as the slab's live blocks need it. */
+bool slab_carve(struct slab *s);
+
+/* Releasing an empty slab: every carved block is on its free list once.
+ * A double free that went unnoticed (a remote chain is not walked) shows
+ * here as a cycle or a missing block, before the memory is reused. */
+void slab_check_empty(struct slab *s);
 
 /* Owner only: slab_take_or_null, aborting on a bad free list head. */
 HAK_INLINE void *slab_take(struct slab *s, size_t size)

@@ -142,7 +142,7 @@ static void slab_init(struct superslab *ss, unsigned unit, unsigned cls, uint64_
     s->back = 0;
     s->listed = 0;
     s->free = NULL;
-    s->bump = s->start;
+    s->carved = s->start;
     HAK_OWNER_STORE(s->used, 0);
     s->allocs = s->requested = s->drained = 0;
     s->next = s->prev = NULL;
@@ -202,6 +202,7 @@ void ss_slab_release(struct slab *s)
     unsigned k = s->units;
     uint32_t bits = ((k == 32 ? 0xffffffffu : (1u << k) - 1u)) << unit;
 
+    slab_check_empty(s);
     hak_lock_acquire(SS_LOCK);
     ss_class_slabs[s->cls]--;
     ss_released_allocs[s->cls] += s->allocs;
@@ -215,6 +216,7 @@ void ss_slab_release(struct slab *s)
         u->div_magic = 0;
         u->span = 0;
         u->start = NULL;
+        u->carved = NULL;
         atomic_store_explicit(&u->owner, 0, memory_order_relaxed);
         atomic_store_explicit(&u->remote, 0, memory_order_relaxed);
     }

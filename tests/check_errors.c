@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <sys/mman.h>
 
 #include "hak_test.h"
@@ -30,13 +31,15 @@ enum bad_kind {
     BAD_LARGE_PLUS4096,
     BAD_PAST_SPAN,
     BAD_PAST_SPAN_PARKED,
+    BAD_UNCARVED,
+    BAD_UNCARVED_REMOTE,
     BAD_FOREIGN_HEAP,
     BAD_NKINDS
 };
 
 static const char *const bad_names[BAD_NKINDS] = {
     "stack", "global", "mmap", "mmap-aligned", "small+8", "small+16", "large+8",
-    "large+4096", "past-span", "parked-past-span", "libc-heap",
+    "large+4096", "past-span", "parked-past-span", "uncarved", "remote-uncarved", "libc-heap",
 };
 
 /* 48-byte blocks: a one-unit slab holds 1365 of them, and 16 bytes are
@@ -54,6 +57,54 @@ static void *alloc_tail_block(void *arg)
 {
     (void)arg;
     return hak_malloc(TAIL_BLOCK);
+}
+
+/* 2560-byte blocks: 25 to a one-unit slab, carved one at a time (they are
+ * over half a page), so the slab's last block stays uncarved, never
+ * handed out, until 25 were. */
+#define FEW_BLOCK 2500
+#define FEW_SLOT 2560
+#define FEW_LAST (65536 / FEW_SLOT * FEW_SLOT - FEW_SLOT)
+
+static void *last_in_slab(void *p)
+{
+    return (char *)((uintptr_t)p & ~(uintptr_t)0xffff) + FEW_LAST;
+}
+
+/* A thread that allocates blocks and then waits, owning their slab, until
+ * it is told to exit (or forever: the forked child aborts first). */
+struct owner {
+    pthread_t thread;
+    sem_t ready, go;
+    void *blocks[3];
+};
+
+static void *owner_main(void *arg)
+{
+    struct owner *o = arg;
+    for (int i = 0; i < 3; i++)
+        if ((o->blocks[i] = hak_malloc(FEW_BLOCK)) == NULL)
+            _exit(3);
+    sem_post(&o->ready);
+    while (sem_wait(&o->go) != 0)
+        continue;
+    return NULL;
+}
+
+static void owner_start(struct owner *o)
+{
+    ck_assert_int_eq(sem_init(&o->ready, 0, 0), 0);
+    ck_assert_int_eq(sem_init(&o->go, 0, 0), 0);
+    ck_assert_int_eq(pthread_create(&o->thread, NULL, owner_main, o), 0);
+    while (sem_wait(&o->ready) != 0)
+        continue;
+}
+
+/* Lets the owner exit (giving its slabs up) and waits for it. */
+static void owner_exit(struct owner *o)
+{
+    sem_post(&o->go);
+    pthread_join(o->thread, NULL);
 }
 
 /* Returns a pointer of the given kind that hakmem never handed out.  The
@@ -117,6 +168,19 @@ static void *make_bad(enum bad_kind k, char *stack_buf)
         ck_assert_int_eq(pthread_join(t, &p), 0);
         ck_assert_ptr_nonnull(p);
         return past_span(p);
+    }
+    case BAD_UNCARVED: {
+        /* In a slab this thread owns: the owner's path. */
+        void *p = hak_malloc(FEW_BLOCK);
+        ck_assert_ptr_nonnull(p);
+        return last_in_slab(p);
+    }
+    case BAD_UNCARVED_REMOTE: {
+        /* In a slab a live thread owns: a remote free, refused before it
+         * is pushed, so the error names free and not a later drain. */
+        static struct owner o;
+        owner_start(&o);
+        return last_in_slab(o.blocks[0]);
     }
     case BAD_FOREIGN_HEAP: {
         /* Only meaningful when malloc is the C library's; in the override
@@ -295,6 +359,59 @@ START_TEST(test_double_free_small_message)
 }
 END_TEST
 
+/* Double frees by a thread that does not own the block's slab: remote
+ * chains are taken whole, not walked, so each way a double free can hide
+ * in one must still end in an abort that says so. */
+enum remote_double {
+    REMOTE_OVERFLOW, /* more pushes than the slab has blocks: refused at the push */
+    REMOTE_DRAIN,    /* more blocks back than are out: refused at the drain */
+    REMOTE_RELEASE,  /* a cycle left in the free list: refused before the slab is reused */
+};
+
+static void do_remote_double_free(void *arg)
+{
+    enum remote_double how = *(const enum remote_double *)arg;
+    struct owner o;
+    owner_start(&o);
+    void *x = o.blocks[0];
+    switch (how) {
+    case REMOTE_OVERFLOW:
+        for (int i = 0; i <= 65536 / FEW_SLOT; i++)
+            hak_free(hk_opaque_ptr(x));
+        break;
+    case REMOTE_DRAIN:
+        hak_free(x);
+        hak_free(hk_opaque_ptr(x));
+        hak_free(o.blocks[1]);
+        hak_free(o.blocks[2]);
+        owner_exit(&o); /* its exit drains the slab */
+        break;
+    case REMOTE_RELEASE:
+        hak_free(x);
+        hak_free(hk_opaque_ptr(x));
+        owner_exit(&o);         /* drains 2 of 3 out: the slab looks 1 short of empty */
+        hak_free(o.blocks[1]);  /* claims the parked slab, which then looks empty */
+        break;
+    }
+}
+
+START_TEST(test_remote_double_free_message)
+{
+    static const char *const names[] = {"overflow", "drain", "release"};
+    enum remote_double how = (enum remote_double)_i;
+    struct hk_child ch;
+    hk_run_child(do_remote_double_free, &how, &ch);
+    ck_assert_msg(WIFSIGNALED(ch.status) && WTERMSIG(ch.status) == SIGABRT,
+                  "remote double free (%s): no abort (status %#x), stderr: %s", names[how],
+                  (unsigned)ch.status, ch.err);
+    char first[512];
+    unsigned n = user_lines(ch.err, first, sizeof first);
+    ck_assert_msg(n == 1 && strstr(first, "hakmem: ") && strstr(first, "double free"),
+                  "remote double free (%s): want one \"hakmem: ... double free\" line, got %u: %s",
+                  names[how], n, ch.err);
+}
+END_TEST
+
 /* A large block is unmapped on free: freeing it again is refused as well
  * (as a double free or as a pointer hakmem does not know). */
 START_TEST(test_double_free_large_message)
@@ -345,6 +462,7 @@ static Suite *errors_suite(void)
     tcase_add_loop_test(tc, test_realloc_invalid_message, 0, N_KINDS);
     tcase_add_test(tc, test_double_free_small_message);
     tcase_add_test(tc, test_double_free_large_message);
+    tcase_add_loop_test(tc, test_remote_double_free_message, REMOTE_OVERFLOW, REMOTE_RELEASE + 1);
     tcase_add_test(tc, test_valid_frees_accepted);
     suite_add_tcase(s, tc);
     return s;
