@@ -170,12 +170,13 @@ static struct slab *heap_adopt(struct heap *h, unsigned cls)
 
 /* Owned slabs a heap keeps per class, full or not, before it starts
  * parking full ones: a heap with more hands out far more than it frees (a
- * producer), and a parked slab is taken over by the thread freeing into it.
- * At least that many blocks too: 16 slabs of 4 blocks of 64 KiB are too
- * few to cover a producer's blocks in flight, and parking them sent every
- * slab to its consumer and back (xthread at 8-64 KiB: 9x the slab
- * carving). */
-#define HEAP_OWNED_KEEP 16
+ * producer, or a thread that allocated and now only waits), and a parked
+ * slab is taken over by the thread freeing into it.  Larson's main thread
+ * stranded 5 MB with 16; 4 costs no speed.  At least that many blocks
+ * too: a few slabs of 4 blocks of 64 KiB are too few to cover a
+ * producer's blocks in flight, and parking them sent every slab to its
+ * consumer and back (xthread at 8-64 KiB: 9x the slab carving). */
+#define HEAP_OWNED_KEEP 4
 #define HEAP_OWNED_KEEP_BLOCKS 128
 /* Slabs looked at per refill before a fresh one is taken. */
 #define HEAP_SCAN_MAX 16

@@ -225,7 +225,10 @@ END_TEST
 
 /* ---- remote frees and thread heaps -------------------------------------- */
 
-enum { RT_THREADS = 3, RT_BLOCKS = 2000 };
+/* Few enough blocks that each owner keeps all its slabs (4 full ones of
+ * 292 blocks, heap.c): a slab it parked would be taken over by this
+ * thread's first free into it, and the rest of those frees be local. */
+enum { RT_THREADS = 3, RT_BLOCKS = 1000 };
 static void *rt_blocks[RT_THREADS][RT_BLOCKS];
 static pthread_barrier_t rt_allocated, rt_freed;
 

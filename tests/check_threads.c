@@ -753,13 +753,13 @@ START_TEST(test_fork_while_allocating)
 END_TEST
 
 /* A thread fills memory and then only waits (as a main thread does after
- * a warm-up).  Of a class of small blocks it keeps at most 16 full slabs
+ * a warm-up).  Of a class of small blocks it keeps at most 4 full slabs
  * as its own (more of the few-block slabs of 10 KiB and up: 128 blocks'
  * worth), plus the one it allocates from: blocks other threads free into
  * those wait for it to allocate again, but into any other slab they are
  * reusable at once, so memory stranded this way is bounded, not the
  * whole fill. */
-enum { WT_BLOCKS = 40000, WT_SIZE = 200, WT_CLASS = 224, WT_KEPT = 16 + 1 };
+enum { WT_BLOCKS = 40000, WT_SIZE = 200, WT_CLASS = 224, WT_KEPT = 4 + 1 };
 static void *wt_blocks[WT_BLOCKS];
 static pthread_barrier_t wt_filled, wt_done;
 
