@@ -427,9 +427,10 @@ void heap_process_init(void)
 static HAK_COLD void *heap_alloc_after_exit(size_t size, unsigned cls)
 {
     struct heap *h = heap_create();
-    void *b = h != NULL ? heap_refill(h, cls, size) : NULL;
+    void *b = NULL;
     if (h != NULL) {
-        h->busy = 1;
+        h->busy = 1; /* from before the refill: see heap_fork_child */
+        b = heap_refill(h, cls, size);
         heap_retire(h);
     }
     if (b == NULL)

@@ -2,7 +2,7 @@
  * class, owned by one thread heap at a time.
  *
  * Ownership protocol (DEVELOPERS.md invariants 1-4):
- *  - free, bump, used and the list links are touched only by the owner.
+ *  - free, used, carved and the list links are written only by the owner.
  *  - Any other thread frees by pushing onto `remote` with one CAS.  The
  *    word holds the chain's length above the pointer, so the owner takes
  *    a chain without walking it (a walk is a cache miss per block).
@@ -35,8 +35,8 @@ _Static_assert(sizeof(uintptr_t) == 8, "the remote word packs a count above a 48
 
 struct slab {
     /* Read by every thread that frees into the slab; written only while
-     * the slab is carved or released (under the SuperSlab lock) and, for
-     * `owner`, by the owner itself. */
+     * the slab is set up or released (under the SuperSlab lock) and, for
+     * `owner` and `carved`, by the owner itself. */
     _Atomic uint64_t owner; /* owning heap id; 0 when parked or free */
     uint32_t block_size;    /* 0 when this unit is not a live slab head */
     uint32_t capacity;      /* blocks in the slab */
