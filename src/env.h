@@ -8,7 +8,7 @@ enum hak_stats_mode { HAK_STATS_OFF, HAK_STATS_TEXT, HAK_STATS_JSON };
 
 struct hak_env {
     enum hak_stats_mode stats; /* HAKMEM_STATS */
-    size_t cache_bytes;        /* HAKMEM_CACHE_MB: the large-block cache; SuperSlabs get 1/16 */
+    size_t cache_bytes;        /* HAKMEM_CACHE_MB: the large-block cache; SuperSlabs get 1/2 */
     bool verbose;              /* HAKMEM_VERBOSE (debug-guard builds) */
 };
 

@@ -17,12 +17,16 @@ static uint64_t ss_class_slabs[HAK_NUM_CLASSES];
 static uint64_t ss_released_allocs[HAK_NUM_CLASSES], ss_released_frees[HAK_NUM_CLASSES];
 static uint64_t ss_released_requested;
 static size_t ss_dirty_bytes;                     /* free units not yet purged */
-static size_t ss_cache_limit = (size_t)16 << 20; /* HAKMEM_CACHE_MB / 8 */
+static size_t ss_cache_limit = (size_t)64 << 20; /* HAKMEM_CACHE_MB / 2 */
+static uint64_t ss_decayed_ms;                    /* last ss_decay pass */
 
 #define SS_LOCK (&hak_locks[HAK_LOCK_SUPERSLAB])
 /* SuperSlabs with free units looked at for a run before the cache or a
  * new mapping: keeps the time spent under the lock bounded. */
 #define SS_SCAN_MAX 32
+/* Free memory unused this long is returned at the next slab carved or
+ * released, whatever the budget; so is checked at most this often. */
+#define SS_IDLE_MS 1000
 
 void ss_set_cache_limit(size_t bytes) { ss_cache_limit = bytes; }
 
@@ -125,6 +129,39 @@ static void ss_purge_dirty(struct superslab *ss)
     }
 }
 
+static void ss_unmap_cached(struct superslab *ss)
+{
+    ss_list_remove(ss);
+    ss_cached_count--;
+    /* Unregister before unmapping: the address may be reused by another
+     * thread's mapping as soon as munmap returns. */
+    ss_dirty_bytes -= (size_t)__builtin_popcount(ss->h.dirty_units) << SLAB_UNIT_SHIFT;
+    chunk_map_set(ss, CHUNK_NONE);
+    ss->h.magic = 0;
+    os_unmap(ss, SS_SIZE);
+}
+
+/* Returns what has been free for SS_IDLE_MS: cached SuperSlabs are
+ * unmapped, the free units of the others purged.  At most once per
+ * SS_IDLE_MS, so the walk costs nothing per slab. */
+static void ss_decay(void)
+{
+    uint64_t now = hak_now_ms();
+    if (now - ss_decayed_ms < SS_IDLE_MS || ss_dirty_bytes == 0)
+        return;
+    ss_decayed_ms = now;
+    struct superslab *ss, *next;
+    for (ss = ss_lists[SS_LIST_CACHE]; ss != NULL; ss = next) {
+        next = ss->h.next;
+        if ((uint32_t)now - ss->h.freed_ms >= SS_IDLE_MS)
+            ss_unmap_cached(ss);
+    }
+    for (ss = ss_lists[SS_LIST_AVAIL]; ss != NULL && ss_dirty_bytes > 0; ss = ss->h.next)
+        if ((ss->h.dirty_units & ss->h.free_units) &&
+            (uint32_t)now - ss->h.freed_ms >= SS_IDLE_MS)
+            ss_purge_dirty(ss);
+}
+
 static void slab_init(struct superslab *ss, unsigned unit, unsigned cls, uint64_t heap_id)
 {
     unsigned k = hak_class_units[cls];
@@ -157,6 +194,7 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
     unsigned unit = 0;
 
     hak_lock_acquire(SS_LOCK);
+    ss_decay();
     /* Units whose pages are still resident first, wherever they are (a
      * cached SuperSlab too): a clean run grows the footprint while dirty
      * holes sit idle (realloc_mix peaked with 10 MB of them).  Then any
@@ -222,24 +260,19 @@ void ss_slab_release(struct slab *s)
     }
     ss->h.free_units |= bits;
     ss->h.dirty_units |= bits;
+    ss->h.freed_ms = (uint32_t)hak_now_ms();
     ss_dirty_bytes += (size_t)k << SLAB_UNIT_SHIFT;
+    ss_decay();
 
     if (ss->h.free_units == SS_ALL_UNITS) {
         ss_list_remove(ss);
         ss_live_count--;
-        if ((ss_cached_count + 1) * SS_SIZE <= ss_cache_limit) {
-            ss_list_push(ss, SS_LIST_CACHE);
-            ss_cached_count++;
-            if (ss_dirty_bytes > ss_cache_limit)
-                ss_purge_dirty(ss);
-        } else {
-            /* Unregister before unmapping: the address may be reused by
-             * another thread's mapping as soon as munmap returns. */
-            ss_dirty_bytes -= (size_t)__builtin_popcount(ss->h.dirty_units) << SLAB_UNIT_SHIFT;
-            chunk_map_set(ss, CHUNK_NONE);
-            ss->h.magic = 0;
-            os_unmap(ss, SS_SIZE);
-        }
+        ss_list_push(ss, SS_LIST_CACHE);
+        ss_cached_count++;
+        if (ss_cached_count * SS_SIZE > ss_cache_limit)
+            ss_unmap_cached(ss);
+        else if (ss_dirty_bytes > ss_cache_limit)
+            ss_purge_dirty(ss);
     } else {
         ss_move(ss, SS_LIST_AVAIL);
         if (ss_dirty_bytes > ss_cache_limit)

@@ -21,6 +21,7 @@ struct superslab_header {
     struct superslab *next, *prev; /* on one of the SuperSlab lists */
     uint32_t free_units;           /* bit i: unit i is not carved */
     uint32_t dirty_units;          /* free units whose pages were used */
+    uint32_t freed_ms;             /* when a unit was last given back (hak_now_ms) */
     uint8_t list;                  /* which list it is on */
 };
 
@@ -64,9 +65,11 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
 void ss_slab_release(struct slab *s);
 
 /* Limit of free-but-dirty bytes kept before pages go back to the OS: this
- * share of HAKMEM_CACHE_MB (most of it is for freed large blocks, which
- * are costlier to fault in again). */
-#define HAK_SS_CACHE_SHARE 8
+ * share of HAKMEM_CACHE_MB.  A program that drops and rebuilds its data
+ * (CPython's dicts: 60 MB a round) otherwise faults it all in again: an
+ * eighth cost py_dicts 4x the page faults and 20% of its time.  Memory
+ * left idle for SS_IDLE_MS goes back anyway (see ss_decay). */
+#define HAK_SS_CACHE_SHARE 2
 void ss_set_cache_limit(size_t bytes);
 
 struct ss_stats {

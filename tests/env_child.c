@@ -6,6 +6,9 @@
  *   env_child threads      a few short threads, then return
  *   env_child cache        map 48 MiB of blocks, free them, print on stdout
  *                          what the SuperSlab cache kept (for HAKMEM_CACHE_MB)
+ *   env_child decay        as cache, but print what is kept once that memory
+ *                          has been idle for over a second and a slab of
+ *                          another class was set up
  *   env_child preinit      allocate first from a .preinit_array function, which
  *                          runs before the C library has set up environ (as
  *                          sanitizer runtimes do), then as "basic" */
@@ -16,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hakmem.h"
 
@@ -65,6 +69,52 @@ static void early_alloc(int argc, char **argv, char **envp)
 __attribute__((section(".preinit_array"), used))
 static void (*const early_alloc_entry)(int, char **, char **) = early_alloc;
 
+/* Maps 48 MiB of 64 KiB blocks, frees them and prints what stays mapped
+ * beyond the SuperSlabs in use; with decay, only after the memory has
+ * been idle for over a second and a slab was set up. */
+static int cache_run(int decay)
+{
+    enum { N = 768 };
+    static void *p[N];
+    struct hak_stats full, empty;
+    for (int i = 0; i < N; i++) {
+        p[i] = hak_malloc(65536);
+        if (!p[i])
+            return 3;
+        memset(p[i], 1, 65536);
+    }
+    memset(&full, 0, sizeof full);
+    if (hak_stats(&full, sizeof full) != 0 || full.superslabs_live == 0)
+        return 5;
+    for (int i = 0; i < N; i++)
+        hak_free(p[i]);
+    if (decay) {
+        struct timespec idle = {1, 300 * 1000 * 1000};
+        while (nanosleep(&idle, &idle) != 0)
+            continue;
+        /* A class not used yet: a slab is set up for it. */
+        void *q = hak_malloc(3000);
+        if (!q)
+            return 3;
+        hak_free(q);
+    }
+    memset(&empty, 0, sizeof empty);
+    if (hak_stats(&empty, sizeof empty) != 0)
+        return 5;
+    /* bytes still mapped beyond the SuperSlabs still in use: the cache
+     * (and freed slabs not yet given back), in KiB */
+    unsigned long per_ss = (unsigned long)(full.bytes_mapped / full.superslabs_live);
+    unsigned long kept = (unsigned long)empty.bytes_mapped >
+                                 per_ss * (unsigned long)empty.superslabs_live
+                             ? ((unsigned long)empty.bytes_mapped -
+                                per_ss * (unsigned long)empty.superslabs_live) / 1024
+                             : 0;
+    printf("cached=%lu kept_kib=%lu returned_kib=%lu in_use=%lu\n",
+           (unsigned long)empty.superslabs_cached, kept,
+           (unsigned long)(empty.bytes_returned / 1024), (unsigned long)empty.bytes_in_use);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "basic";
@@ -98,38 +148,10 @@ int main(int argc, char **argv)
             pthread_join(t[i], NULL);
         return 0;
     }
-    if (strcmp(mode, "cache") == 0) {
-        enum { N = 768 }; /* 768 blocks of 64 KiB: 48 MiB */
-        static void *p[N];
-        struct hak_stats full, empty;
-        for (int i = 0; i < N; i++) {
-            p[i] = hak_malloc(65536);
-            if (!p[i])
-                return 3;
-            memset(p[i], 1, 65536);
-        }
-        memset(&full, 0, sizeof full);
-        if (hak_stats(&full, sizeof full) != 0 || full.superslabs_live == 0)
-            return 5;
-        for (int i = 0; i < N; i++)
-            hak_free(p[i]);
-        memset(&empty, 0, sizeof empty);
-        if (hak_stats(&empty, sizeof empty) != 0)
-            return 5;
-        /* bytes still mapped beyond the SuperSlabs still in use: the cache
-         * (and freed slabs not yet given back), in KiB */
-        unsigned long per_ss = (unsigned long)(full.bytes_mapped / full.superslabs_live);
-        unsigned long kept = (unsigned long)empty.bytes_mapped >
-                                     per_ss * (unsigned long)empty.superslabs_live
-                                 ? ((unsigned long)empty.bytes_mapped -
-                                    per_ss * (unsigned long)empty.superslabs_live) / 1024
-                                 : 0;
-        printf("cached=%lu kept_kib=%lu returned_kib=%lu in_use=%lu\n",
-               (unsigned long)empty.superslabs_cached, kept,
-               (unsigned long)(empty.bytes_returned / 1024),
-               (unsigned long)empty.bytes_in_use);
-        return 0;
-    }
-    fprintf(stdout, "usage: env_child basic|exit-thread|threads|cache|preinit\n");
+    if (strcmp(mode, "cache") == 0)
+        return cache_run(0);
+    if (strcmp(mode, "decay") == 0)
+        return cache_run(1);
+    fprintf(stdout, "usage: env_child basic|exit-thread|threads|cache|decay|preinit\n");
     return 2;
 }

@@ -148,7 +148,7 @@ fi
 field() { sed -n "s/.*$1=\([0-9]*\).*/\1/p" "$2"; }
 for mb in 0 4 default 64; do
   n=cache-$mb
-  if [ $mb = default ]; then run "$n" cache || continue; budget=16
+  if [ $mb = default ]; then run "$n" cache || continue; budget=64
   else run "$n" cache "HAKMEM_CACHE_MB=$mb" || continue; budget=$mb; fi
   cached=$(field cached "$tmp/$n.out") kept=$(field kept_kib "$tmp/$n.out")
   returned=$(field returned_kib "$tmp/$n.out")
@@ -165,6 +165,18 @@ for mb in 0 4 default 64; do
     64) [ "$cached" -ge 1 ] || bad "HAKMEM_CACHE_MB=64 cached no SuperSlab of 48 MiB freed" ;;
   esac
 done
+
+# 8. What stays idle for a second goes back at the next slab set up or
+#    given back, whatever the budget: the default keeps 48 MiB until then.
+if run decay decay; then
+  kept=$(field kept_kib "$tmp/decay.out") returned=$(field returned_kib "$tmp/decay.out")
+  if [ -z "$kept" ] || [ -z "$returned" ]; then
+    bad "decay: unexpected output: $(cat "$tmp/decay.out")"
+  else
+    [ "$kept" -le 3072 ] || bad "decay: $kept KiB still mapped after a second idle"
+    [ "$returned" -ge $((40 * 1024)) ] || bad "decay: returned only $returned KiB of 48 MiB"
+  fi
+fi
 
 if [ $fail -eq 0 ]; then echo "stats-env: all checks passed (python3 JSON check: $have_python)"; fi
 exit $fail
