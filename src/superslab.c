@@ -129,32 +129,47 @@ static void ss_purge_dirty(struct superslab *ss)
     }
 }
 
-static void ss_unmap_cached(struct superslab *ss)
+/* Takes a cached SuperSlab off every list and out of the chunk map, so
+ * nothing can reach it any more, and chains it on *doomed: the caller
+ * unmaps it once it has dropped the lock (ss_unmap_doomed). */
+static void ss_forget_cached(struct superslab *ss, struct superslab **doomed)
 {
     ss_list_remove(ss);
     ss_cached_count--;
-    /* Unregister before unmapping: the address may be reused by another
-     * thread's mapping as soon as munmap returns. */
     ss_dirty_bytes -= (size_t)__builtin_popcount(ss->h.dirty_units) << SLAB_UNIT_SHIFT;
+    /* Unregistered before the unmap: the address may be reused by another
+     * thread's mapping as soon as munmap returns. */
     chunk_map_set(ss, CHUNK_NONE);
     ss->h.magic = 0;
-    os_unmap(ss, SS_SIZE);
+    ss->h.next = *doomed;
+    *doomed = ss;
+}
+
+static void ss_unmap_doomed(struct superslab *doomed)
+{
+    while (doomed != NULL) {
+        struct superslab *next = doomed->h.next;
+        os_unmap(doomed, SS_SIZE);
+        doomed = next;
+    }
 }
 
 /* Returns what has been free for SS_IDLE_MS: cached SuperSlabs are
- * unmapped, the free units of the others purged.  At most once per
- * SS_IDLE_MS, so the walk costs nothing per slab. */
-static void ss_decay(void)
+ * unmapped (by the caller, after the lock: see ss_forget_cached), the
+ * free units of the others purged.  A SuperSlab's free units count as
+ * idle from its latest release.  At most once per SS_IDLE_MS, so the
+ * walk costs nothing per slab. */
+static void ss_decay(struct superslab **doomed)
 {
     uint64_t now = hak_now_ms();
-    if (now - ss_decayed_ms < SS_IDLE_MS || ss_dirty_bytes == 0)
+    if (now - ss_decayed_ms < SS_IDLE_MS || (ss_dirty_bytes == 0 && ss_cached_count == 0))
         return;
     ss_decayed_ms = now;
     struct superslab *ss, *next;
     for (ss = ss_lists[SS_LIST_CACHE]; ss != NULL; ss = next) {
         next = ss->h.next;
         if ((uint32_t)now - ss->h.freed_ms >= SS_IDLE_MS)
-            ss_unmap_cached(ss);
+            ss_forget_cached(ss, doomed);
     }
     for (ss = ss_lists[SS_LIST_AVAIL]; ss != NULL && ss_dirty_bytes > 0; ss = ss->h.next)
         if ((ss->h.dirty_units & ss->h.free_units) &&
@@ -190,11 +205,11 @@ static void slab_init(struct superslab *ss, unsigned unit, unsigned cls, uint64_
 struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hint)
 {
     unsigned k = hak_class_units[cls];
-    struct superslab *ss = NULL;
+    struct superslab *ss = NULL, *doomed = NULL;
     unsigned unit = 0;
 
     hak_lock_acquire(SS_LOCK);
-    ss_decay();
+    ss_decay(&doomed);
     /* Units whose pages are still resident first, wherever they are (a
      * cached SuperSlab too): a clean run grows the footprint while dirty
      * holes sit idle (realloc_mix peaked with 10 MB of them).  Then any
@@ -214,6 +229,7 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
         ss = ss_map_new();
         if (ss == NULL) {
             hak_lock_release(SS_LOCK);
+            ss_unmap_doomed(doomed);
             return NULL;
         }
         ss_live_count++;
@@ -230,6 +246,7 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
     slab_init(ss, unit, cls, heap_id);
     *hint = ss;
     hak_lock_release(SS_LOCK);
+    ss_unmap_doomed(doomed);
     return &ss->slabs[unit];
 }
 
@@ -239,6 +256,7 @@ void ss_slab_release(struct slab *s)
     unsigned unit = (unsigned)(s - ss->slabs);
     unsigned k = s->units;
     uint32_t bits = ((k == 32 ? 0xffffffffu : (1u << k) - 1u)) << unit;
+    struct superslab *doomed = NULL;
 
     slab_check_empty(s);
     hak_lock_acquire(SS_LOCK);
@@ -262,7 +280,7 @@ void ss_slab_release(struct slab *s)
     ss->h.dirty_units |= bits;
     ss->h.freed_ms = (uint32_t)hak_now_ms();
     ss_dirty_bytes += (size_t)k << SLAB_UNIT_SHIFT;
-    ss_decay();
+    ss_decay(&doomed);
 
     if (ss->h.free_units == SS_ALL_UNITS) {
         ss_list_remove(ss);
@@ -270,7 +288,7 @@ void ss_slab_release(struct slab *s)
         ss_list_push(ss, SS_LIST_CACHE);
         ss_cached_count++;
         if (ss_cached_count * SS_SIZE > ss_cache_limit)
-            ss_unmap_cached(ss);
+            ss_forget_cached(ss, &doomed);
         else if (ss_dirty_bytes > ss_cache_limit)
             ss_purge_dirty(ss);
     } else {
@@ -279,6 +297,7 @@ void ss_slab_release(struct slab *s)
             ss_purge_dirty(ss);
     }
     hak_lock_release(SS_LOCK);
+    ss_unmap_doomed(doomed);
 }
 
 void ss_stats_read(struct ss_stats *st)

@@ -9,6 +9,10 @@
  *   env_child decay        as cache, but print what is kept once that memory
  *                          has been idle for over a second and a slab of
  *                          another class was set up
+ *   env_child decay-purge  as cache but one block of each SuperSlab stays,
+ *                          so their free slabs stay dirty; print what was
+ *                          returned before and after a second idle and a
+ *                          slab given back
  *   env_child preinit      allocate first from a .preinit_array function, which
  *                          runs before the C library has set up environ (as
  *                          sanitizer runtimes do), then as "basic" */
@@ -115,6 +119,48 @@ static int cache_run(int decay)
     return 0;
 }
 
+/* 48 MiB of 64 KiB blocks, all freed but the first of each SuperSlab:
+ * the SuperSlabs stay in use and their free slabs dirty, under the
+ * budget.  After a second idle, giving back one more slab returns them. */
+static int purge_run(void)
+{
+    enum { N = 768, SS = 2 << 20 };
+    static void *p[N];
+    int keep[N], nkeep = 0;
+    for (int i = 0; i < N; i++) {
+        p[i] = hak_malloc(65536);
+        if (!p[i])
+            return 3;
+        memset(p[i], 1, 65536);
+        uintptr_t ss = (uintptr_t)p[i] & ~(uintptr_t)(SS - 1);
+        if (nkeep == 0 || ((uintptr_t)p[keep[nkeep - 1]] & ~(uintptr_t)(SS - 1)) != ss)
+            keep[nkeep++] = i;
+    }
+    for (int i = 0, k = 0; i < N; i++) {
+        if (k < nkeep && keep[k] == i)
+            k++;
+        else
+            hak_free(p[i]);
+    }
+    struct hak_stats before, after;
+    memset(&before, 0, sizeof before);
+    memset(&after, 0, sizeof after);
+    if (hak_stats(&before, sizeof before) != 0)
+        return 5;
+    struct timespec idle = {1, 300 * 1000 * 1000};
+    while (nanosleep(&idle, &idle) != 0)
+        continue;
+    hak_free(p[keep[0]]); /* its slab, not the current one, is given back */
+    if (hak_stats(&after, sizeof after) != 0)
+        return 5;
+    printf("kept_ss=%d returned_before_kib=%lu returned_kib=%lu\n", nkeep,
+           (unsigned long)(before.bytes_returned / 1024),
+           (unsigned long)(after.bytes_returned / 1024));
+    for (int k = 1; k < nkeep; k++)
+        hak_free(p[keep[k]]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "basic";
@@ -152,6 +198,8 @@ int main(int argc, char **argv)
         return cache_run(0);
     if (strcmp(mode, "decay") == 0)
         return cache_run(1);
-    fprintf(stdout, "usage: env_child basic|exit-thread|threads|cache|decay|preinit\n");
+    if (strcmp(mode, "decay-purge") == 0)
+        return purge_run();
+    fprintf(stdout, "usage: env_child basic|exit-thread|threads|cache|decay|decay-purge|preinit\n");
     return 2;
 }

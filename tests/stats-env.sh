@@ -142,14 +142,14 @@ if run stats-yes basic HAKMEM_STATS=yes; then
   [ "$(lines "$tmp/stats-yes.err")" -ge 2 ] || bad "HAKMEM_STATS=yes printed no table"
 fi
 
-# 7. HAKMEM_CACHE_MB bounds what stays mapped once 48 MiB of blocks are
-#    freed: nothing with 0, at most the budget (+1 MiB of slack for
+# 7. Half of HAKMEM_CACHE_MB bounds what stays mapped once 48 MiB of
+#    blocks are freed: nothing with 0, at most that (+1 MiB of slack for
 #    metadata) otherwise, and a large budget does keep SuperSlabs.
 field() { sed -n "s/.*$1=\([0-9]*\).*/\1/p" "$2"; }
 for mb in 0 4 default 64; do
   n=cache-$mb
   if [ $mb = default ]; then run "$n" cache || continue; budget=64
-  else run "$n" cache "HAKMEM_CACHE_MB=$mb" || continue; budget=$mb; fi
+  else run "$n" cache "HAKMEM_CACHE_MB=$mb" || continue; budget=$((mb / 2)); fi
   cached=$(field cached "$tmp/$n.out") kept=$(field kept_kib "$tmp/$n.out")
   returned=$(field returned_kib "$tmp/$n.out")
   if [ -z "$cached" ] || [ -z "$kept" ] || [ -z "$returned" ]; then
@@ -175,6 +175,19 @@ if run decay decay; then
   else
     [ "$kept" -le 3072 ] || bad "decay: $kept KiB still mapped after a second idle"
     [ "$returned" -ge $((40 * 1024)) ] || bad "decay: returned only $returned KiB of 48 MiB"
+  fi
+fi
+# ... and the free slabs of SuperSlabs still in use are purged, when a
+# slab is given back.
+if run decay-purge decay-purge; then
+  before=$(field returned_before_kib "$tmp/decay-purge.out")
+  after=$(field returned_kib "$tmp/decay-purge.out")
+  if [ -z "$before" ] || [ -z "$after" ]; then
+    bad "decay-purge: unexpected output: $(cat "$tmp/decay-purge.out")"
+  else
+    [ "$before" -le 8192 ] || bad "decay-purge: $before KiB returned before any second idle"
+    [ $((after - before)) -ge $((32 * 1024)) ] ||
+      bad "decay-purge: only $((after - before)) KiB of about 40 MiB of free slabs returned"
   fi
 fi
 
