@@ -73,25 +73,34 @@ static void early_alloc(int argc, char **argv, char **envp)
 __attribute__((section(".preinit_array"), used))
 static void (*const early_alloc_entry)(int, char **, char **) = early_alloc;
 
+/* 48 MiB of 64 KiB blocks, written through (the cache and decay modes). */
+enum { FILL_BLOCKS = 768, FILL_SIZE = 65536 };
+static void *fill[FILL_BLOCKS];
+
+static int fill_48mib(void)
+{
+    for (int i = 0; i < FILL_BLOCKS; i++) {
+        fill[i] = hak_malloc(FILL_SIZE);
+        if (!fill[i])
+            return 3;
+        memset(fill[i], 1, FILL_SIZE);
+    }
+    return 0;
+}
+
 /* Maps 48 MiB of 64 KiB blocks, frees them and prints what stays mapped
  * beyond the SuperSlabs in use; with decay, only after the memory has
  * been idle for over a second and a slab was set up. */
 static int cache_run(int decay)
 {
-    enum { N = 768 };
-    static void *p[N];
     struct hak_stats full, empty;
-    for (int i = 0; i < N; i++) {
-        p[i] = hak_malloc(65536);
-        if (!p[i])
-            return 3;
-        memset(p[i], 1, 65536);
-    }
+    if (fill_48mib() != 0)
+        return 3;
     memset(&full, 0, sizeof full);
     if (hak_stats(&full, sizeof full) != 0 || full.superslabs_live == 0)
         return 5;
-    for (int i = 0; i < N; i++)
-        hak_free(p[i]);
+    for (int i = 0; i < FILL_BLOCKS; i++)
+        hak_free(fill[i]);
     if (decay) {
         struct timespec idle = {1, 300 * 1000 * 1000};
         while (nanosleep(&idle, &idle) != 0)
@@ -124,23 +133,19 @@ static int cache_run(int decay)
  * budget.  After a second idle, giving back one more slab returns them. */
 static int purge_run(void)
 {
-    enum { N = 768, SS = 2 << 20 };
-    static void *p[N];
-    int keep[N], nkeep = 0;
-    for (int i = 0; i < N; i++) {
-        p[i] = hak_malloc(65536);
-        if (!p[i])
-            return 3;
-        memset(p[i], 1, 65536);
-        uintptr_t ss = (uintptr_t)p[i] & ~(uintptr_t)(SS - 1);
-        if (nkeep == 0 || ((uintptr_t)p[keep[nkeep - 1]] & ~(uintptr_t)(SS - 1)) != ss)
+    const uintptr_t ss_mask = ~(uintptr_t)((2 << 20) - 1);
+    int keep[FILL_BLOCKS], nkeep = 0;
+    if (fill_48mib() != 0)
+        return 3;
+    for (int i = 0; i < FILL_BLOCKS; i++)
+        if (nkeep == 0 || ((uintptr_t)fill[keep[nkeep - 1]] & ss_mask) !=
+                              ((uintptr_t)fill[i] & ss_mask))
             keep[nkeep++] = i;
-    }
-    for (int i = 0, k = 0; i < N; i++) {
+    for (int i = 0, k = 0; i < FILL_BLOCKS; i++) {
         if (k < nkeep && keep[k] == i)
             k++;
         else
-            hak_free(p[i]);
+            hak_free(fill[i]);
     }
     struct hak_stats before, after;
     memset(&before, 0, sizeof before);
@@ -150,14 +155,14 @@ static int purge_run(void)
     struct timespec idle = {1, 300 * 1000 * 1000};
     while (nanosleep(&idle, &idle) != 0)
         continue;
-    hak_free(p[keep[0]]); /* its slab, not the current one, is given back */
+    hak_free(fill[keep[0]]); /* its slab, not the current one, is given back */
     if (hak_stats(&after, sizeof after) != 0)
         return 5;
     printf("kept_ss=%d returned_before_kib=%lu returned_kib=%lu\n", nkeep,
            (unsigned long)(before.bytes_returned / 1024),
            (unsigned long)(after.bytes_returned / 1024));
     for (int k = 1; k < nkeep; k++)
-        hak_free(p[keep[k]]);
+        hak_free(fill[keep[k]]);
     return 0;
 }
 
