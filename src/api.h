@@ -18,16 +18,16 @@ void *api_aligned_alloc(size_t alignment, size_t size);
 int api_posix_memalign(void **memptr, size_t alignment, size_t size);
 size_t api_usable_size(const void *p, const char *fn);
 
-HAK_INLINE void *api_alloc(size_t size)
+ALWAYS_INLINE void *api_alloc(size_t size)
 {
-    if (likely(size <= HAK_TINY_MAX))
+    if (likely(size <= SIZE_CLASS_TINY_MAX))
         return heap_alloc(size, size_class_of_tiny(size));
-    if (likely(size <= HAK_SMALL_MAX))
+    if (likely(size <= SIZE_CLASS_SMALL_MAX))
         return heap_alloc(size, size_class_of_mid(size));
     return api_alloc_large(size);
 }
 
-HAK_INLINE void api_free(void *p, const char *fn)
+ALWAYS_INLINE void api_free(void *p, const char *fn)
 {
     /* NULL lies in no chunk of ours (nothing is mapped at 0): it takes
      * the slow path, which returns, and costs the fast path nothing. */

@@ -16,13 +16,13 @@ static void check_superslab(struct superslab *ss, void *arg)
 {
     struct check_state *cs = arg;
     if (ss->h.magic != SS_MAGIC || chunk_kind_of(ss) != CHUNK_SUPERSLAB) {
-        hak_report("hak_check: SuperSlab %p has a bad magic number or is not registered",
+        diag_report("hak_check: SuperSlab %p has a bad magic number or is not registered",
                    (void *)ss);
         cs->problems++;
         return;
     }
     if (ss->h.free_units & 1u) {
-        hak_report("hak_check: SuperSlab %p: header unit marked free", (void *)ss);
+        diag_report("hak_check: SuperSlab %p: header unit marked free", (void *)ss);
         cs->problems++;
     }
     for (unsigned u = 1; u < SS_UNITS;) {
@@ -30,18 +30,18 @@ static void check_superslab(struct superslab *ss, void *arg)
         bool unit_free = (ss->h.free_units >> u) & 1u;
         if (unit_free) {
             if (s->block_size != 0 || s->back != 0) {
-                hak_report("hak_check: SuperSlab %p unit %u is free but has metadata", (void *)ss,
+                diag_report("hak_check: SuperSlab %p unit %u is free but has metadata", (void *)ss,
                            u);
                 cs->problems++;
             }
             u++;
             continue;
         }
-        if (s->back != 0 || s->cls >= HAK_NUM_CLASSES || s->block_size != hak_class_size[s->cls] ||
-            s->units != hak_class_units[s->cls] || u + s->units > SS_UNITS ||
+        if (s->back != 0 || s->cls >= SIZE_CLASS_COUNT || s->block_size != size_class_bytes[s->cls] ||
+            s->units != size_class_units[s->cls] || u + s->units > SS_UNITS ||
             s->start != (char *)ss + ((size_t)u << SLAB_UNIT_SHIFT) ||
             s->capacity != ((size_t)s->units << SLAB_UNIT_SHIFT) / s->block_size) {
-            hak_report("hak_check: SuperSlab %p unit %u: inconsistent slab head", (void *)ss, u);
+            diag_report("hak_check: SuperSlab %p unit %u: inconsistent slab head", (void *)ss, u);
             cs->problems++;
             u++;
             continue;
@@ -49,7 +49,7 @@ static void check_superslab(struct superslab *ss, void *arg)
         for (unsigned i = 1; i < s->units; i++) {
             const struct slab *t = &ss->slabs[u + i];
             if (t->back != SS_BACK(i) || ((ss->h.free_units >> (u + i)) & 1u)) {
-                hak_report("hak_check: SuperSlab %p unit %u: bad span link", (void *)ss, u + i);
+                diag_report("hak_check: SuperSlab %p unit %u: bad span link", (void *)ss, u + i);
                 cs->problems++;
             }
         }

@@ -5,24 +5,24 @@
 
 #include "chunk_map.h"
 
-uint64_t hak_superslab_bits[HAK_CHUNK_COUNT / 64];
-uint64_t hak_large_bits[HAK_CHUNK_COUNT / 64];
-uint64_t hak_large_aligned_bits[HAK_CHUNK_COUNT / 64];
+uint64_t chunk_superslab_bits[CHUNK_COUNT / 64];
+uint64_t chunk_large_bits[CHUNK_COUNT / 64];
+uint64_t chunk_large_aligned_bits[CHUNK_COUNT / 64];
 
 bool chunk_map_set(const void *p, enum chunk_kind kind)
 {
-    uintptr_t c = (uintptr_t)p >> HAK_CHUNK_SHIFT;
-    if (c >= HAK_CHUNK_COUNT)
+    uintptr_t c = (uintptr_t)p >> CHUNK_SHIFT;
+    if (c >= CHUNK_COUNT)
         return false;
     uint64_t bit = (uint64_t)1 << (c % 64);
-    __atomic_fetch_and(&hak_superslab_bits[c / 64], ~bit, __ATOMIC_RELEASE);
-    __atomic_fetch_and(&hak_large_bits[c / 64], ~bit, __ATOMIC_RELEASE);
-    __atomic_fetch_and(&hak_large_aligned_bits[c / 64], ~bit, __ATOMIC_RELEASE);
+    fetch_and_release(&chunk_superslab_bits[c / 64], ~bit);
+    fetch_and_release(&chunk_large_bits[c / 64], ~bit);
+    fetch_and_release(&chunk_large_aligned_bits[c / 64], ~bit);
     if (kind == CHUNK_SUPERSLAB)
-        __atomic_fetch_or(&hak_superslab_bits[c / 64], bit, __ATOMIC_RELEASE);
+        fetch_or_release(&chunk_superslab_bits[c / 64], bit);
     else if (kind == CHUNK_LARGE)
-        __atomic_fetch_or(&hak_large_bits[c / 64], bit, __ATOMIC_RELEASE);
+        fetch_or_release(&chunk_large_bits[c / 64], bit);
     else if (kind == CHUNK_LARGE_ALIGNED)
-        __atomic_fetch_or(&hak_large_aligned_bits[c / 64], bit, __ATOMIC_RELEASE);
+        fetch_or_release(&chunk_large_aligned_bits[c / 64], bit);
     return true;
 }

@@ -9,10 +9,10 @@
 
 #include "internal.h"
 
-#define HAK_CHUNK_SHIFT 21
-#define HAK_CHUNK_SIZE ((size_t)1 << HAK_CHUNK_SHIFT)
-#define HAK_ADDRESS_BITS 47
-#define HAK_CHUNK_COUNT ((size_t)1 << (HAK_ADDRESS_BITS - HAK_CHUNK_SHIFT))
+#define CHUNK_SHIFT 21
+#define CHUNK_SIZE ((size_t)1 << CHUNK_SHIFT)
+#define CHUNK_ADDRESS_BITS 47
+#define CHUNK_COUNT ((size_t)1 << (CHUNK_ADDRESS_BITS - CHUNK_SHIFT))
 
 enum chunk_kind {
     CHUNK_NONE = 0,      /* not hakmem's */
@@ -22,27 +22,27 @@ enum chunk_kind {
                                 its header is the page before */
 };
 
-extern uint64_t hak_superslab_bits[HAK_CHUNK_COUNT / 64];
-extern uint64_t hak_large_bits[HAK_CHUNK_COUNT / 64];
-extern uint64_t hak_large_aligned_bits[HAK_CHUNK_COUNT / 64];
+extern uint64_t chunk_superslab_bits[CHUNK_COUNT / 64];
+extern uint64_t chunk_large_bits[CHUNK_COUNT / 64];
+extern uint64_t chunk_large_aligned_bits[CHUNK_COUNT / 64];
 
-HAK_INLINE bool chunk_bit(const uint64_t *bits, const void *p)
+ALWAYS_INLINE bool chunk_bit(const uint64_t *bits, const void *p)
 {
-    uintptr_t c = (uintptr_t)p >> HAK_CHUNK_SHIFT;
-    if (unlikely(c >= HAK_CHUNK_COUNT))
+    uintptr_t c = (uintptr_t)p >> CHUNK_SHIFT;
+    if (unlikely(c >= CHUNK_COUNT))
         return false;
-    return (__atomic_load_n(&bits[c / 64], __ATOMIC_RELAXED) >> (c % 64)) & 1;
+    return (load_relaxed(&bits[c / 64]) >> (c % 64)) & 1;
 }
 
-HAK_INLINE bool chunk_is_superslab(const void *p) { return chunk_bit(hak_superslab_bits, p); }
+ALWAYS_INLINE bool chunk_is_superslab(const void *p) { return chunk_bit(chunk_superslab_bits, p); }
 
-HAK_INLINE unsigned chunk_kind_of(const void *p)
+ALWAYS_INLINE unsigned chunk_kind_of(const void *p)
 {
-    if (chunk_bit(hak_superslab_bits, p))
+    if (chunk_bit(chunk_superslab_bits, p))
         return CHUNK_SUPERSLAB;
-    if (chunk_bit(hak_large_bits, p))
+    if (chunk_bit(chunk_large_bits, p))
         return CHUNK_LARGE;
-    if (chunk_bit(hak_large_aligned_bits, p))
+    if (chunk_bit(chunk_large_aligned_bits, p))
         return CHUNK_LARGE_ALIGNED;
     return CHUNK_NONE;
 }

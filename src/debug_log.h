@@ -7,25 +7,25 @@
 #include "internal.h"
 
 #ifdef HAKMEM_DEBUG_GUARDS
-#define HAK_DEBUG_GUARDS_ON 1
-void hak_debug_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define DIAG_GUARDS_ON 1
+void diag_debug_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Printed when HAKMEM_VERBOSE=1; every message starts "hakmem-debug: ". */
-#define HAK_DEBUG_LOG(...) hak_debug_log(__VA_ARGS__)
+#define DIAG_LOG(...) diag_debug_log(__VA_ARGS__)
 /* An integrity check: on failure names the check and aborts. */
-#define HAK_GUARD(cond, ...)                                                                       \
+#define DIAG_ASSERT(cond, ...)                                                                       \
     do {                                                                                           \
         if (unlikely(!(cond)))                                                                     \
-            hak_fatal(__VA_ARGS__);                                                                \
+            diag_fatal(__VA_ARGS__);                                                                \
     } while (0)
 #else
-#define HAK_DEBUG_GUARDS_ON 0
-#define HAK_DEBUG_LOG(...) ((void)0)
-#define HAK_GUARD(cond, ...) ((void)0)
+#define DIAG_GUARDS_ON 0
+#define DIAG_LOG(...) ((void)0)
+#define DIAG_ASSERT(cond, ...) ((void)0)
 #endif
 
 /* Reports a broken contract (invalid pointer, double free, corrupted
  * metadata) on one stderr line starting "hakmem: " and aborts.  Present in
  * every build: silent heap corruption is worse than a crash. */
-HAK_NORETURN HAK_COLD void hak_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+NORETURN COLD void diag_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif /* HAKMEM_DEBUG_LOG_H */

@@ -16,43 +16,43 @@
 #include <stdlib.h>
 #include <string.h>
 
-void hak_fatal(const char *fmt, ...)
+void diag_fatal(const char *fmt, ...)
 {
     char line[400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    hak_stderr_printf("hakmem: %s\n", line);
+    output_stderr("hakmem: %s\n", line);
     abort();
 }
 
-void hak_invalid_pointer(const char *fn, const void *p)
+void diag_invalid_pointer(const char *fn, const void *p)
 {
-    hak_fatal("%s(): invalid pointer %p", fn, p);
+    diag_fatal("%s(): invalid pointer %p", fn, p);
 }
 
-void hak_report(const char *fmt, ...)
+void diag_report(const char *fmt, ...)
 {
     char line[400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    hak_stderr_printf("hakmem: %s\n", line);
+    output_stderr("hakmem: %s\n", line);
 }
 
 #ifdef HAKMEM_DEBUG_GUARDS
-void hak_debug_log(const char *fmt, ...)
+void diag_debug_log(const char *fmt, ...)
 {
     char line[400];
-    if (!hak_env.verbose)
+    if (!env_settings.verbose)
         return;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    hak_stderr_printf("hakmem-debug: %s\n", line);
+    output_stderr("hakmem-debug: %s\n", line);
 }
 
 static void fault_handler(int sig, siginfo_t *info, void *ctx)
@@ -60,7 +60,7 @@ static void fault_handler(int sig, siginfo_t *info, void *ctx)
     (void)ctx;
     const void *addr = info->si_addr;
     unsigned kind = chunk_kind_of(addr);
-    hak_stderr_printf("hakmem-debug: %s at address %p, %s\n", sig == SIGSEGV ? "SIGSEGV" : "SIGBUS",
+    output_stderr("hakmem-debug: %s at address %p, %s\n", sig == SIGSEGV ? "SIGSEGV" : "SIGBUS",
                       addr,
                       kind == CHUNK_SUPERSLAB ? "inside a hakmem SuperSlab"
                       : kind != CHUNK_NONE    ? "inside a hakmem large block"

@@ -5,7 +5,7 @@
 #include "internal.h"
 
 /* One "hakmem: ..." line on stderr; the process goes on. */
-void hak_report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void diag_report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Debug-guard builds: the SIGSEGV/SIGBUS reporter. */
 void diag_install_fault_handler(void);
 

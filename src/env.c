@@ -11,8 +11,8 @@
 
 extern char **environ;
 
-struct hak_env hak_env = {
-    .stats = HAK_STATS_OFF,
+struct env_settings env_settings = {
+    .stats = ENV_STATS_OFF,
     .cache_bytes = (size_t)128 << 20,
     .verbose = false,
 };
@@ -59,7 +59,7 @@ static void warn_unknown(const char *entry, size_t name_len)
             best = known_vars[k];
         }
     }
-    hak_stderr_printf("hakmem: unknown environment variable %.*s ignored; did you mean %s?\n",
+    output_stderr("hakmem: unknown environment variable %.*s ignored; did you mean %s?\n",
                       (int)name_len, entry, best);
 }
 
@@ -83,22 +83,22 @@ bool env_init(void)
     const char *v = getenv("HAKMEM_STATS");
     if (v != NULL && *v != '\0') {
         if (strcmp(v, "json") == 0)
-            hak_env.stats = HAK_STATS_JSON;
+            env_settings.stats = ENV_STATS_JSON;
         else if (strcmp(v, "1") == 0 || strcmp(v, "text") == 0 || strcmp(v, "yes") == 0)
-            hak_env.stats = HAK_STATS_TEXT;
+            env_settings.stats = ENV_STATS_TEXT;
         else if (strcmp(v, "0") != 0 && strcmp(v, "no") != 0)
-            hak_stderr_printf("hakmem: HAKMEM_STATS=%s not understood (use 1, text or json)\n", v);
+            output_stderr("hakmem: HAKMEM_STATS=%s not understood (use 1, text or json)\n", v);
     }
     v = getenv("HAKMEM_CACHE_MB");
     if (v != NULL && *v != '\0') {
         char *end;
         unsigned long mb = strtoul(v, &end, 10);
         if (*end != '\0' || mb > ((size_t)1 << 20))
-            hak_stderr_printf("hakmem: HAKMEM_CACHE_MB=%s is not a number of megabytes\n", v);
+            output_stderr("hakmem: HAKMEM_CACHE_MB=%s is not a number of megabytes\n", v);
         else
-            hak_env.cache_bytes = (size_t)mb << 20;
+            env_settings.cache_bytes = (size_t)mb << 20;
     }
-    hak_env.verbose = parse_flag(getenv("HAKMEM_VERBOSE"));
+    env_settings.verbose = parse_flag(getenv("HAKMEM_VERBOSE"));
 
     for (char **e = environ; e != NULL && *e != NULL; e++) {
         if (strncmp(*e, "HAKMEM_", 7) != 0)

@@ -4,15 +4,15 @@
 
 #include "internal.h"
 
-enum hak_stats_mode { HAK_STATS_OFF, HAK_STATS_TEXT, HAK_STATS_JSON };
+enum env_stats_mode { ENV_STATS_OFF, ENV_STATS_TEXT, ENV_STATS_JSON };
 
-struct hak_env {
-    enum hak_stats_mode stats; /* HAKMEM_STATS */
+struct env_settings {
+    enum env_stats_mode stats; /* HAKMEM_STATS */
     size_t cache_bytes;        /* HAKMEM_CACHE_MB: the large-block cache; SuperSlabs get 1/2 */
     bool verbose;              /* HAKMEM_VERBOSE (debug-guard builds) */
 };
 
-extern struct hak_env hak_env;
+extern struct env_settings env_settings;
 
 /* Reads the variables and warns once about unknown HAKMEM_* names.  When
  * the first allocation comes before the C library has set up `environ`

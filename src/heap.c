@@ -19,23 +19,23 @@
 /* The sentinel "current slab": no free blocks and nothing to carve. */
 static struct slab sentinel_slab;
 
-struct heap hak_empty_heap = {
-    .current = {[0 ... HAK_NUM_CLASSES - 1] = &sentinel_slab},
+struct heap heap_empty = {
+    .current = {[0 ... SIZE_CLASS_COUNT - 1] = &sentinel_slab},
     .id = UINT64_MAX, /* owns nothing: never equal to a slab's owner */
 };
 
-__thread struct heap *hak_tls_heap __attribute__((tls_model("initial-exec"))) = &hak_empty_heap;
+__thread struct heap *heap_tls __attribute__((tls_model("initial-exec"))) = &heap_empty;
 /* Set once the thread's heap was retired: what glibc frees after the key
  * destructors ran (__libc_thread_freeres) must not set up a heap that no
  * destructor would ever retire. */
 static __thread bool tls_heap_retired __attribute__((tls_model("initial-exec")));
 
-/* Slabs whose owner thread exited, per class (HAK_LOCK_ABANDONED), and
+/* Slabs whose owner thread exited, per class (LOCK_ABANDONED), and
  * how many there are, readable without the lock. */
-static struct slab *abandoned[HAK_NUM_CLASSES];
-static _Atomic uint32_t abandoned_count[HAK_NUM_CLASSES];
+static struct slab *abandoned[SIZE_CLASS_COUNT];
+static uint32_t abandoned_count[SIZE_CLASS_COUNT];
 
-/* Heap registry and pool (HAK_LOCK_HEAPS). */
+/* Heap registry and pool (LOCK_HEAPS). */
 static struct heap *heaps_live;
 static struct heap *heaps_free;
 static char *heap_pool_next, *heap_pool_end;
@@ -44,9 +44,9 @@ static struct heap_counters heaps_retired;
 static uint64_t heaps_live_count, heaps_exited_count;
 static pthread_key_t heap_key;
 
-#define HEAPS_LOCK (&hak_locks[HAK_LOCK_HEAPS])
-#define ABANDONED_LOCK (&hak_locks[HAK_LOCK_ABANDONED])
-#define HEAP_POOL_CHUNK ((size_t)64 << 10)
+#define HEAPS_LOCK (&lock_table[LOCK_HEAPS])
+#define ABANDONED_LOCK (&lock_table[LOCK_ABANDONED])
+#define HEAP_POOL_BYTES ((size_t)64 << 10)
 
 /* ---- the abandoned lists (doubly linked, NULL-terminated) ------------- */
 
@@ -74,27 +74,27 @@ static void abandoned_link(struct slab *s)
 {
     slab_list_push(&abandoned[s->cls], s);
     s->listed = 1;
-    HAK_RELAXED_ADD(abandoned_count[s->cls], 1);
+    owner_add(&abandoned_count[s->cls], 1);
 }
 
 static void abandoned_unlink(struct slab *s)
 {
     slab_list_unlink(&abandoned[s->cls], s);
     s->listed = 0;
-    HAK_RELAXED_ADD(abandoned_count[s->cls], (uint32_t)-1);
+    owner_add(&abandoned_count[s->cls], (uint32_t)-1);
 }
 
 /* ---- statistics ------------------------------------------------------- */
 
 static void counters_merge(struct heap_counters *dst, struct heap_counters *src)
 {
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
-        HAK_COUNT(dst->frees[c], HAK_COUNTER_READ(src->frees[c]));
-    HAK_COUNT(dst->remote_frees, HAK_COUNTER_READ(src->remote_frees));
-    HAK_COUNT(dst->drains, HAK_COUNTER_READ(src->drains));
-    HAK_COUNT(dst->drained, HAK_COUNTER_READ(src->drained));
-    HAK_COUNT(dst->adopted, HAK_COUNTER_READ(src->adopted));
-    HAK_COUNT(dst->reclaimed, HAK_COUNTER_READ(src->reclaimed));
+    for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++)
+        owner_add(&dst->frees[c], load_relaxed(&src->frees[c]));
+    owner_add(&dst->remote_frees, load_relaxed(&src->remote_frees));
+    owner_add(&dst->drains, load_relaxed(&src->drains));
+    owner_add(&dst->drained, load_relaxed(&src->drained));
+    owner_add(&dst->adopted, load_relaxed(&src->adopted));
+    owner_add(&dst->reclaimed, load_relaxed(&src->reclaimed));
 }
 
 /* ---- owner-side slab operations ---------------------------------------- */
@@ -103,8 +103,8 @@ static void heap_drain(struct heap *h, struct slab *s)
 {
     uint32_t n = slab_drain(s, h->id);
     if (n) {
-        HAK_COUNT(h->c.drains, 1);
-        HAK_COUNT(h->c.drained, n);
+        owner_add(&h->c.drains, 1);
+        owner_add(&h->c.drained, n);
     }
 }
 
@@ -118,7 +118,7 @@ static void slab_abandon(struct slab *s, uint64_t self)
         ss_slab_release(s);
         return;
     }
-    hak_lock_acquire(ABANDONED_LOCK);
+    lock_acquire(ABANDONED_LOCK);
     /* Listed before parked: whoever claims it after the park finds it on
      * the list and takes it off under this lock. */
     abandoned_link(s);
@@ -126,31 +126,31 @@ static void slab_abandon(struct slab *s, uint64_t self)
         (void)slab_drain(s, self);
         if (s->used == 0) {
             abandoned_unlink(s);
-            hak_lock_release(ABANDONED_LOCK);
+            lock_release(ABANDONED_LOCK);
             ss_slab_release(s);
             return;
         }
     }
-    hak_lock_release(ABANDONED_LOCK);
+    lock_release(ABANDONED_LOCK);
 }
 
 /* Called once the caller's CAS cleared SLAB_PARKED: it owns s now. */
 static void slab_after_claim(struct slab *s, uint64_t self)
 {
-    atomic_store_explicit(&s->owner, self, memory_order_relaxed);
+    store_relaxed(&s->owner, self);
     if (s->listed) {
-        hak_lock_acquire(ABANDONED_LOCK);
+        lock_acquire(ABANDONED_LOCK);
         abandoned_unlink(s);
-        hak_lock_release(ABANDONED_LOCK);
+        lock_release(ABANDONED_LOCK);
     }
 }
 
 static struct slab *heap_adopt(struct heap *h, unsigned cls)
 {
     struct slab *s;
-    if (HAK_RELAXED_LOAD(abandoned_count[cls]) == 0)
+    if (load_relaxed(&abandoned_count[cls]) == 0)
         return NULL;
-    hak_lock_acquire(ABANDONED_LOCK);
+    lock_acquire(ABANDONED_LOCK);
     for (s = abandoned[cls]; s != NULL; s = s->next) {
         /* A slab whose claim failed was just taken by a freeing thread,
          * which will unlink it once it gets this lock. */
@@ -159,11 +159,11 @@ static struct slab *heap_adopt(struct heap *h, unsigned cls)
             break;
         }
     }
-    hak_lock_release(ABANDONED_LOCK);
+    lock_release(ABANDONED_LOCK);
     if (s == NULL)
         return NULL;
-    atomic_store_explicit(&s->owner, h->id, memory_order_relaxed);
-    HAK_COUNT(h->c.adopted, 1);
+    store_relaxed(&s->owner, h->id);
+    owner_add(&h->c.adopted, 1);
     heap_drain(h, s);
     return s;
 }
@@ -231,7 +231,7 @@ static void *slab_take_drained(struct heap *h, struct slab *s, size_t size)
     return slab_take(s, size);
 }
 
-static HAK_NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
+static NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
 {
     struct slab *s = h->current[cls];
     void *b;
@@ -281,24 +281,24 @@ static HAK_NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
 static struct heap *heap_create(void)
 {
     struct heap *h;
-    hak_lock_acquire(HEAPS_LOCK);
+    lock_acquire(HEAPS_LOCK);
     if ((h = heaps_free) != NULL) {
         heaps_free = h->reg_next;
     } else {
         if (heap_pool_next == NULL || heap_pool_next + sizeof(struct heap) > heap_pool_end) {
-            char *chunk = os_map_aligned(HEAP_POOL_CHUNK, HAK_PAGE_SIZE);
+            char *chunk = os_map_aligned(HEAP_POOL_BYTES, OS_PAGE_SIZE);
             if (chunk == NULL) {
-                hak_lock_release(HEAPS_LOCK);
+                lock_release(HEAPS_LOCK);
                 return NULL;
             }
             heap_pool_next = chunk;
-            heap_pool_end = chunk + HEAP_POOL_CHUNK;
+            heap_pool_end = chunk + HEAP_POOL_BYTES;
         }
         h = (struct heap *)heap_pool_next;
-        heap_pool_next += hak_align_up(sizeof(struct heap), HAK_CACHELINE);
+        heap_pool_next += align_up(sizeof(struct heap), CACHELINE);
     }
     memset(h, 0, sizeof *h);
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
+    for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++)
         h->current[c] = &sentinel_slab;
     h->id = heap_next_id++;
     h->reg_next = heaps_live;
@@ -306,20 +306,20 @@ static struct heap *heap_create(void)
         heaps_live->reg_prev = h;
     heaps_live = h;
     heaps_live_count++;
-    hak_lock_release(HEAPS_LOCK);
+    lock_release(HEAPS_LOCK);
     return h;
 }
 
-static HAK_NOINLINE struct heap *heap_thread_init(void)
+static NOINLINE struct heap *heap_thread_init(void)
 {
-    hak_process_init();
+    process_init();
     struct heap *h = heap_create();
     if (h == NULL)
         return NULL;
-    hak_tls_heap = h;
+    heap_tls = h;
     /* The key's destructor gives the heap up when the thread exits. */
     pthread_setspecific(heap_key, h);
-    HAK_DEBUG_LOG("thread heap %llu created", (unsigned long long)h->id);
+    DIAG_LOG("thread heap %llu created", (unsigned long long)h->id);
     return h;
 }
 
@@ -327,7 +327,7 @@ static HAK_NOINLINE struct heap *heap_thread_init(void)
  * the only thread left (a fork child). */
 static void heap_retire(struct heap *h)
 {
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+    for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++) {
         struct slab *s = h->current[c];
         h->current[c] = &sentinel_slab;
         if (s != &sentinel_slab)
@@ -337,7 +337,7 @@ static void heap_retire(struct heap *h)
             slab_abandon(s, h->id);
         }
     }
-    hak_lock_acquire(HEAPS_LOCK);
+    lock_acquire(HEAPS_LOCK);
     counters_merge(&heaps_retired, &h->c);
     if (h->reg_prev)
         h->reg_prev->reg_next = h->reg_next;
@@ -353,16 +353,16 @@ static void heap_retire(struct heap *h)
     h->reg_prev = NULL;
     h->reg_next = heaps_free;
     heaps_free = h;
-    hak_lock_release(HEAPS_LOCK);
+    lock_release(HEAPS_LOCK);
 }
 
 void heap_thread_exit(void *arg)
 {
     struct heap *h = arg;
-    HAK_DEBUG_LOG("thread heap %llu exits", (unsigned long long)h->id);
+    DIAG_LOG("thread heap %llu exits", (unsigned long long)h->id);
     /* Later frees from this thread's remaining destructors start over on
      * the empty heap (and re-register the key if they need a heap). */
-    hak_tls_heap = &hak_empty_heap;
+    heap_tls = &heap_empty;
     tls_heap_retired = true;
     h->busy = 1;
     heap_retire(h);
@@ -382,13 +382,13 @@ static bool slab_recount(struct slab *s)
     uint32_t carved = (uint32_t)((size_t)(s->carved - s->start) / s->block_size);
     if (nfree > carved)
         return false;
-    HAK_OWNER_STORE(s->used, carved - nfree);
+    owner_store(&s->used, carved - nfree);
     return true;
 }
 
 static bool heap_recount(struct heap *h)
 {
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+    for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++) {
         if (h->current[c] != &sentinel_slab && !slab_recount(h->current[c]))
             return false;
         struct slab *s = h->owned[c];
@@ -405,7 +405,7 @@ void heap_fork_child(void)
      * up on their behalf, unless their thread was in a slow path editing
      * its lists: that heap is left alone, its memory lost to the child but
      * nothing corrupted. */
-    struct heap *self = hak_tls_heap, *h, *next;
+    struct heap *self = heap_tls, *h, *next;
     for (h = heaps_live; h != NULL; h = next) {
         next = h->reg_next;
         if (h != self && !h->busy && heap_recount(h))
@@ -416,7 +416,7 @@ void heap_fork_child(void)
 void heap_process_init(void)
 {
     if (pthread_key_create(&heap_key, heap_thread_exit) != 0)
-        hak_fatal("cannot create the thread-exit key");
+        diag_fatal("cannot create the thread-exit key");
 }
 
 /* ---- the slow paths of malloc and free --------------------------------- */
@@ -424,7 +424,7 @@ void heap_process_init(void)
 /* An allocation by a thread whose heap was already retired: served by a
  * heap of its own, retired at once (its slabs are abandoned, so nothing
  * stays with a heap that no thread will ever use). */
-static HAK_COLD void *heap_alloc_after_exit(size_t size, unsigned cls)
+static COLD void *heap_alloc_after_exit(size_t size, unsigned cls)
 {
     struct heap *h = heap_create();
     void *b = NULL;
@@ -441,10 +441,10 @@ static HAK_COLD void *heap_alloc_after_exit(size_t size, unsigned cls)
 void *heap_alloc_slow(size_t size)
 {
     unsigned cls = size_class_of(size);
-    struct heap *h = hak_tls_heap;
+    struct heap *h = heap_tls;
     /* A free list head slab_take_or_null refused is reported by the refill,
      * whose slab_take looks at the same current slab first. */
-    if (unlikely(h == &hak_empty_heap)) {
+    if (unlikely(h == &heap_empty)) {
         if (tls_heap_retired)
             return heap_alloc_after_exit(size, cls);
         if ((h = heap_thread_init()) == NULL) {
@@ -462,9 +462,9 @@ void *heap_alloc_slow(size_t size)
     return b;
 }
 
-void heap_free_invalid(void *p, const char *fn) { hak_invalid_pointer(fn, p); }
+void heap_free_invalid(void *p, const char *fn) { diag_invalid_pointer(fn, p); }
 
-void heap_free_twice(void *p, const char *fn) { hak_fatal("%s(): double free of %p", fn, p); }
+void heap_free_twice(void *p, const char *fn) { diag_fatal("%s(): double free of %p", fn, p); }
 
 void heap_slab_emptied(struct heap *h, struct slab *s)
 {
@@ -472,7 +472,7 @@ void heap_slab_emptied(struct heap *h, struct slab *s)
      * an empty slab goes back to its SuperSlab. */
     h->busy = 1;
     ring_unlink(h, s);
-    atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
+    store_relaxed(&s->owner, 0);
     ss_slab_release(s);
     h->busy = 0;
 }
@@ -482,27 +482,27 @@ void heap_slab_emptied(struct heap *h, struct slab *s)
  * does not own, so the race test can show that it catches it. */
 static void test_drain_unowned(struct slab *s)
 {
-    uintptr_t w = atomic_load_explicit(&s->remote, memory_order_acquire);
+    uintptr_t w = load_acquire(&s->remote);
     if (w == 0 || (w & SLAB_PARKED))
         return;
-    if (!atomic_compare_exchange_strong(&s->remote, &w, 0))
+    if (!cas_strong(&s->remote, &w, 0, __ATOMIC_ACQUIRE))
         return;
     void **head = SLAB_REMOTE_HEAD(w), **tail = head;
     while (tail[0] != NULL)
         tail = tail[0];
     tail[0] = s->free; /* races with the owner's own pops and pushes */
     s->free = head;
-    HAK_OWNER_STORE(s->used, s->used - SLAB_REMOTE_COUNT(w));
+    owner_store(&s->used, s->used - SLAB_REMOTE_COUNT(w));
 }
 #endif
 
 /* A free by a thread with no heap to count it in (retired, or out of
  * memory): counted with the retired heaps. */
-static HAK_COLD void heap_count_orphan_free(unsigned cls)
+static COLD void heap_count_orphan_free(unsigned cls)
 {
-    hak_lock_acquire(HEAPS_LOCK);
-    HAK_COUNT(heaps_retired.frees[cls], 1);
-    hak_lock_release(HEAPS_LOCK);
+    lock_acquire(HEAPS_LOCK);
+    owner_add(&heaps_retired.frees[cls], 1);
+    lock_release(HEAPS_LOCK);
 }
 
 void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn)
@@ -510,17 +510,17 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn)
     /* The fast path left the span out; and a block past `carved` was
      * never handed out. */
     if (unlikely(!slab_is_carved_block(s, p)))
-        hak_invalid_pointer(fn, p);
-    if (unlikely(h == &hak_empty_heap))
+        diag_invalid_pointer(fn, p);
+    if (unlikely(h == &heap_empty))
         h = tls_heap_retired ? NULL : heap_thread_init(); /* NULL: handled below */
-    if (HAK_DEBUG_GUARDS_ON && ((void **)p)[1] == (void *)HAK_FREE_KEY &&
+    if (DIAG_GUARDS_ON && ((void **)p)[1] == (void *)SLAB_FREE_KEY &&
         slab_debug_poison_intact(s, p))
-        hak_fatal("%s(): double free of %p (block already on a free list)", fn, p);
-    if (HAK_DEBUG_GUARDS_ON)
+        diag_fatal("%s(): double free of %p (block already on a free list)", fn, p);
+    if (DIAG_GUARDS_ON)
         slab_debug_poison(s, p);
-    ((void **)p)[1] = (void *)HAK_FREE_KEY;
+    ((void **)p)[1] = (void *)SLAB_FREE_KEY;
     if (h != NULL) {
-        HAK_COUNT(h->c.frees[s->cls], 1);
+        owner_add(&h->c.frees[s->cls], 1);
         h->busy = 1; /* from before a push that may claim s (fork) */
     } else {
         heap_count_orphan_free(s->cls);
@@ -530,7 +530,7 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn)
 #endif
     if (likely(!slab_remote_push(s, p, fn))) {
         if (h != NULL) {
-            HAK_COUNT(h->c.remote_frees, 1);
+            owner_add(&h->c.remote_frees, 1);
             h->busy = 0;
         }
         return;
@@ -544,10 +544,10 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn)
         return;
     }
     slab_after_claim(s, h->id);
-    HAK_COUNT(h->c.reclaimed, 1);
+    owner_add(&h->c.reclaimed, 1);
     heap_drain(h, s);
     if (s->used == 0) {
-        atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
+        store_relaxed(&s->owner, 0);
         ss_slab_release(s);
     } else {
         ring_insert_head(h, s);
@@ -561,32 +561,32 @@ void heap_totals_read(struct heap_totals *t)
 {
     struct heap_counters sum;
     memset(&sum, 0, sizeof sum);
-    hak_lock_acquire(HEAPS_LOCK);
+    lock_acquire(HEAPS_LOCK);
     counters_merge(&sum, &heaps_retired);
     for (struct heap *h = heaps_live; h != NULL; h = h->reg_next)
         counters_merge(&sum, &h->c);
     t->threads_live = heaps_live_count;
     t->threads_exited = heaps_exited_count;
-    hak_lock_release(HEAPS_LOCK);
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++)
-        t->frees[c] = HAK_COUNTER_READ(sum.frees[c]);
-    t->remote_frees = HAK_COUNTER_READ(sum.remote_frees);
-    t->drains = HAK_COUNTER_READ(sum.drains);
-    t->drained = HAK_COUNTER_READ(sum.drained);
-    t->adopted = HAK_COUNTER_READ(sum.adopted);
-    t->reclaimed = HAK_COUNTER_READ(sum.reclaimed);
+    lock_release(HEAPS_LOCK);
+    for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++)
+        t->frees[c] = load_relaxed(&sum.frees[c]);
+    t->remote_frees = load_relaxed(&sum.remote_frees);
+    t->drains = load_relaxed(&sum.drains);
+    t->drained = load_relaxed(&sum.drained);
+    t->adopted = load_relaxed(&sum.adopted);
+    t->reclaimed = load_relaxed(&sum.reclaimed);
 }
 
 static int slab_check_owned(struct heap *h, struct slab *s, unsigned cls)
 {
     if (chunk_kind_of(s) != CHUNK_SUPERSLAB || ss_of(s)->h.magic != SS_MAGIC) {
-        hak_report("hak_check: slab %p of heap %llu is not in a SuperSlab", (void *)s,
+        diag_report("hak_check: slab %p of heap %llu is not in a SuperSlab", (void *)s,
                    (unsigned long long)h->id);
         return 1;
     }
-    if (s->cls != cls || s->block_size != hak_class_size[cls] || slab_owner(s) != h->id ||
+    if (s->cls != cls || s->block_size != size_class_bytes[cls] || slab_owner(s) != h->id ||
         s->used > s->capacity) {
-        hak_report("hak_check: slab %p: class %u/%u, owner %llu/%llu, used %u of %u", (void *)s,
+        diag_report("hak_check: slab %p: class %u/%u, owner %llu/%llu, used %u of %u", (void *)s,
                    s->cls, cls, (unsigned long long)slab_owner(s), (unsigned long long)h->id,
                    s->used, s->capacity);
         return 1;
@@ -594,13 +594,13 @@ static int slab_check_owned(struct heap *h, struct slab *s, unsigned cls)
     uint32_t n = 0;
     for (void **b = s->free; b != NULL; b = b[0]) {
         if (!slab_is_carved_block(s, b) || ++n > s->capacity) {
-            hak_report("hak_check: slab %p: bad free list entry %p", (void *)s, (void *)b);
+            diag_report("hak_check: slab %p: bad free list entry %p", (void *)s, (void *)b);
             return 1;
         }
     }
     uint32_t carved = (uint32_t)((size_t)(s->carved - s->start) / s->block_size);
     if (n > carved || s->used > carved - n) {
-        hak_report("hak_check: slab %p: %u free + %u used > %u carved", (void *)s, n, s->used,
+        diag_report("hak_check: slab %p: %u free + %u used > %u carved", (void *)s, n, s->used,
                    carved);
         return 1;
     }
@@ -609,11 +609,11 @@ static int slab_check_owned(struct heap *h, struct slab *s, unsigned cls)
 
 int heap_check_own(void)
 {
-    struct heap *h = hak_tls_heap;
+    struct heap *h = heap_tls;
     int problems = 0;
-    if (h == &hak_empty_heap)
+    if (h == &heap_empty)
         return 0;
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+    for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++) {
         if (h->current[c] != &sentinel_slab)
             problems += slab_check_owned(h, h->current[c], c);
         struct slab *s = h->owned[c];

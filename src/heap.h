@@ -17,22 +17,22 @@
  * counted per slab instead (struct slab); `frees` here are the frees
  * this heap pushed onto other threads' slabs. */
 struct heap_counters {
-    hak_counter_t frees[HAK_NUM_CLASSES];
-    hak_counter_t remote_frees;
-    hak_counter_t drains;
-    hak_counter_t drained;
-    hak_counter_t adopted;
-    hak_counter_t reclaimed;
+    counter_t frees[SIZE_CLASS_COUNT];
+    counter_t remote_frees;
+    counter_t drains;
+    counter_t drained;
+    counter_t adopted;
+    counter_t reclaimed;
 };
 
 struct heap {
-    struct slab *current[HAK_NUM_CLASSES]; /* never NULL: the sentinel when none */
+    struct slab *current[SIZE_CLASS_COUNT]; /* never NULL: the sentinel when none */
     uint64_t id;                            /* unique for the process's life, never reused */
     struct heap_counters c;
     /* Owned slabs other than current, a ring per class scanned at refill:
      * a local free into one of them needs no list work at all. */
-    struct slab *owned[HAK_NUM_CLASSES];
-    uint32_t owned_count[HAK_NUM_CLASSES];
+    struct slab *owned[SIZE_CLASS_COUNT];
+    uint32_t owned_count[SIZE_CLASS_COUNT];
     struct superslab *ss_hint;
     /* Set while the heap's thread is in a slow path that edits its lists:
      * a fork child only takes over the heaps of vanished threads that were
@@ -44,35 +44,35 @@ struct heap {
 /* A thread starts on the empty heap: its current slabs are all the
  * sentinel (no free blocks) and its id matches no slab, so the first
  * allocation or free takes the slow path, which sets the thread up. */
-extern struct heap hak_empty_heap;
-extern __thread struct heap *hak_tls_heap __attribute__((tls_model("initial-exec")));
+extern struct heap heap_empty;
+extern __thread struct heap *heap_tls __attribute__((tls_model("initial-exec")));
 
-/* size must be <= HAK_SMALL_MAX.  Finds the class again itself: passing
+/* size must be <= SIZE_CLASS_SMALL_MAX.  Finds the class again itself: passing
  * it would cost the fast path a register move. */
 void *heap_alloc_slow(size_t size);
 /* p passed slab_is_block_start(s, p) and s is not h's. */
 void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn);
 void heap_slab_emptied(struct heap *h, struct slab *s);
-HAK_NORETURN void hak_invalid_pointer(const char *fn, const void *p);
+NORETURN void diag_invalid_pointer(const char *fn, const void *p);
 /* free()'s fatal ends: p is not a block hakmem handed out, or is the
  * block last freed.  They never return, but are not declared noreturn:
  * free reaches them by a tail jump, where a call to a noreturn function
  * would make every free align the stack first. */
-HAK_COLD void heap_free_invalid(void *p, const char *fn);
-HAK_COLD void heap_free_twice(void *p, const char *fn);
+COLD void heap_free_invalid(void *p, const char *fn);
+COLD void heap_free_twice(void *p, const char *fn);
 
-/* size must be <= HAK_SMALL_MAX and cls its class.  The slow path also
+/* size must be <= SIZE_CLASS_SMALL_MAX and cls its class.  The slow path also
  * reports a bad free list head of the current slab. */
-HAK_INLINE void *heap_alloc(size_t size, unsigned cls)
+ALWAYS_INLINE void *heap_alloc(size_t size, unsigned cls)
 {
-    void *b = slab_take_or_null(hak_tls_heap->current[cls], size);
+    void *b = slab_take_or_null(heap_tls->current[cls], size);
     if (likely(b != NULL))
         return b;
     return heap_alloc_slow(size);
 }
 
 /* p lies in a SuperSlab chunk. */
-HAK_INLINE void heap_free_small(void *p, const char *fn)
+ALWAYS_INLINE void heap_free_small(void *p, const char *fn)
 {
     struct slab *s = slab_of(p);
     /* Bounded below only by s->start, which p is not under (slabs start on
@@ -81,7 +81,7 @@ HAK_INLINE void heap_free_small(void *p, const char *fn)
         heap_free_invalid(p, fn);
         return;
     }
-    struct heap *h = hak_tls_heap;
+    struct heap *h = heap_tls;
     if (likely(slab_owner(s) == h->id)) {
         void **b = p;
         /* A block never handed out, or past the span: `carved` never
@@ -98,16 +98,16 @@ HAK_INLINE void heap_free_small(void *p, const char *fn)
             heap_free_twice(p, fn);
             return;
         }
-        if (HAK_DEBUG_GUARDS_ON) {
-            if (b[1] == (void *)HAK_FREE_KEY)
+        if (DIAG_GUARDS_ON) {
+            if (b[1] == (void *)SLAB_FREE_KEY)
                 slab_check_double_free(s, p, fn);
             slab_debug_poison(s, p);
         }
         b[0] = s->free;
-        b[1] = (void *)HAK_FREE_KEY;
+        b[1] = (void *)SLAB_FREE_KEY;
         s->free = b;
         uint32_t used = s->used - 1;
-        HAK_OWNER_STORE(s->used, used);
+        owner_store(&s->used, used);
         if (unlikely(used == 0) && s != h->current[s->cls])
             heap_slab_emptied(h, s);
         return;
@@ -122,7 +122,7 @@ void heap_process_init(void);
 
 /* Statistics: sums every heap's counters (live and retired). */
 struct heap_totals {
-    uint64_t frees[HAK_NUM_CLASSES]; /* remote frees, by class */
+    uint64_t frees[SIZE_CLASS_COUNT]; /* remote frees, by class */
     uint64_t remote_frees, drains, drained, adopted, reclaimed;
     uint64_t threads_live, threads_exited;
 };

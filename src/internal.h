@@ -5,7 +5,6 @@
 
 #include "config.h"
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,62 +15,68 @@
 
 /* Hot helpers live inline in headers; slow paths are out of line and cold
  * so the fast paths stay small. */
-#define HAK_INLINE static inline __attribute__((always_inline))
-#define HAK_COLD __attribute__((cold, noinline))
-#define HAK_NOINLINE __attribute__((noinline))
-#define HAK_NORETURN __attribute__((noreturn))
-#define HAK_CACHELINE 64
-#define HAK_ALIGNED(n) __attribute__((aligned(n)))
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define COLD __attribute__((cold, noinline))
+#define NOINLINE __attribute__((noinline))
+#define NORETURN __attribute__((noreturn))
+#define CACHELINE 64
+#define ALIGNED(n) __attribute__((aligned(n)))
 
 /* Every block is at least this aligned (alignof(max_align_t) on x86-64). */
-#define HAK_MIN_ALIGN 16
+#define MIN_ALIGN 16
 
-#define HAK_PAGE_SIZE 4096UL
+#define OS_PAGE_SIZE 4096UL
 
 /* Milliseconds of a coarse monotonic clock (no system call: vDSO), for
  * ages and rate limits on slow paths. */
-static inline uint64_t hak_now_ms(void)
+static inline uint64_t clock_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Relaxed atomics for counters that one thread writes and others only read
- * (statistics): plain loads and stores on x86, but race-free in C11. */
-#define HAK_RELAXED_ADD(obj, n) \
-    atomic_store_explicit(&(obj), atomic_load_explicit(&(obj), memory_order_relaxed) + (n), \
-                          memory_order_relaxed)
-#define HAK_RELAXED_LOAD(obj) atomic_load_explicit(&(obj), memory_order_relaxed)
+/* Atomics: one vocabulary, on plain (not _Atomic) objects, with the
+ * memory order in the name.  Whatever another thread may read or write at
+ * the same time goes through these, never through a plain access. */
+#define load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define fetch_add_relaxed(p, n) __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
+#define fetch_sub_relaxed(p, n) __atomic_fetch_sub((p), (n), __ATOMIC_RELAXED)
+#define fetch_or_release(p, v) __atomic_fetch_or((p), (v), __ATOMIC_RELEASE)
+#define fetch_and_release(p, v) __atomic_fetch_and((p), (v), __ATOMIC_RELEASE)
+#define exchange_acquire(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQUIRE)
+/* Compare-and-swap: *expected is updated on failure, which is relaxed. */
+#define cas_weak(p, expected, desired, order)                                                      \
+    __atomic_compare_exchange_n((p), (expected), (desired), true, (order), __ATOMIC_RELAXED)
+#define cas_strong(p, expected, desired, order)                                                    \
+    __atomic_compare_exchange_n((p), (expected), (desired), false, (order), __ATOMIC_RELAXED)
 
 #ifndef __has_feature
 #define __has_feature(x) 0
 #endif
 #if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
-#define HAK_TSAN 1
+#define TSAN_BUILD 1
 #else
-#define HAK_TSAN 0
+#define TSAN_BUILD 0
 #endif
 
-/* Statistics counters on fast paths: one thread writes, hak_stats() reads.
- * A plain add is one instruction; an aligned 64-bit store does not tear,
- * and readers load with __atomic_load_n.  ThreadSanitizer builds use the
- * relaxed-atomic form so the race is declared rather than reported. */
-typedef uint64_t hak_counter_t;
-#if HAK_TSAN
-#define HAK_COUNT(c, n)                                                                            \
-    __atomic_store_n(&(c), __atomic_load_n(&(c), __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
+/* A field with one writer that other threads only read (statistics
+ * counters, a slab's `used`): the writer adds or stores with a plain
+ * access, one instruction (an aligned 64-bit store does not tear), and
+ * readers use load_relaxed.  ThreadSanitizer builds use relaxed atomics,
+ * so the race is declared rather than reported. */
+typedef uint64_t counter_t;
+#if TSAN_BUILD
+#define owner_add(p, n) store_relaxed((p), load_relaxed(p) + (n))
+#define owner_store(p, v) store_relaxed((p), (v))
 #else
-#define HAK_COUNT(c, n) ((c) += (n))
-#endif
-#define HAK_COUNTER_READ(c) __atomic_load_n(&(c), __ATOMIC_RELAXED)
-/* A store by a field's only writer that other threads read (statistics). */
-#if HAK_TSAN
-#define HAK_OWNER_STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
-#else
-#define HAK_OWNER_STORE(x, v) ((x) = (v))
+#define owner_add(p, n) ((void)(*(p) += (n)))
+#define owner_store(p, v) ((void)(*(p) = (v)))
 #endif
 
-HAK_INLINE uintptr_t hak_align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
+ALWAYS_INLINE uintptr_t align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
 
 #endif /* HAKMEM_INTERNAL_H */

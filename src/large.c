@@ -31,7 +31,7 @@ struct large_header {
     bool multi; /* made of several mappings (assembled, or grown by one) */
 };
 
-/* The cache of freed mappings (HAK_LOCK_LARGE).  Bounded three ways: a
+/* The cache of freed mappings (LOCK_LARGE).  Bounded three ways: a
  * few entries, a byte budget (HAKMEM_CACHE_MB), and an age: an entry
  * unused for LARGE_CACHE_AGE_MS is unmapped at the next large allocation
  * or free. */
@@ -47,7 +47,7 @@ struct large_cached {
 static struct large_cached large_cache[LARGE_CACHE_SLOTS];
 static unsigned large_cache_count;
 static size_t large_cache_bytes;
-#define LARGE_LOCK (&hak_locks[HAK_LOCK_LARGE])
+#define LARGE_LOCK (&lock_table[LOCK_LARGE])
 
 /* Takes entry i out of the cache (under the lock). */
 static struct large_cached large_cache_take(unsigned i)
@@ -110,7 +110,7 @@ static unsigned large_cache_pick(size_t need, bool assemble, struct large_cached
         if (pick < 0)
             break;
         struct large_cached e = large_cache_take((unsigned)pick);
-        size_t cut = hak_align_up(missing, HAK_CHUNK_SIZE);
+        size_t cut = align_up(missing, CHUNK_SIZE);
         if (e.size / 2 > missing && cut < e.size) {
             large_cache[large_cache_count++] =
                 (struct large_cached){e.base + cut, e.size - cut, e.freed_ms, e.multi};
@@ -127,13 +127,13 @@ static unsigned large_cache_pick(size_t need, bool assemble, struct large_cached
  * one of total bytes (page tables move, pages do not; what they do not
  * cover is fresh).  NULL if the kernel refuses: what it left is leaked,
  * not unmapped (see os_move_pages). */
-static HAK_COLD char *large_assemble(struct large_cached *parts, unsigned nparts, size_t total)
+static COLD char *large_assemble(struct large_cached *parts, unsigned nparts, size_t total)
 {
     size_t moved = 0;
     for (unsigned i = 0; i < nparts; i++)
         moved += parts[i].size;
     os_forget_mapped(moved); /* they become part of the new mapping */
-    char *base = os_map_aligned(total, HAK_CHUNK_SIZE);
+    char *base = os_map_aligned(total, CHUNK_SIZE);
     size_t off = 0;
     for (unsigned i = 0; i < nparts; i++) {
         if (base == NULL || !os_move_pages(base + off, parts[i].base, parts[i].size)) {
@@ -155,10 +155,10 @@ static char *large_cache_get(size_t need, size_t *size, bool *multi)
 {
     struct large_cached stale[LARGE_CACHE_SLOTS], parts[LARGE_CACHE_SLOTS];
     bool assemble = os_moves_across_mappings();
-    hak_lock_acquire(LARGE_LOCK);
-    unsigned n = large_cache_expire(hak_now_ms(), hak_env.cache_bytes, stale);
+    lock_acquire(LARGE_LOCK);
+    unsigned n = large_cache_expire(clock_now_ms(), env_settings.cache_bytes, stale);
     unsigned nparts = large_cache_pick(need, assemble, parts);
-    hak_lock_release(LARGE_LOCK);
+    lock_release(LARGE_LOCK);
     large_unmap_all(stale, n);
     if (nparts == 0)
         return NULL;
@@ -168,7 +168,7 @@ static char *large_cache_get(size_t need, size_t *size, bool *multi)
         return parts[0].base;
     }
     if (!assemble) {
-        char *grown = os_remap_aligned(parts[0].base, parts[0].size, need, HAK_CHUNK_SIZE);
+        char *grown = os_remap_aligned(parts[0].base, parts[0].size, need, CHUNK_SIZE);
         if (grown == NULL)
             os_unmap(parts[0].base, parts[0].size);
         *size = need;
@@ -186,24 +186,24 @@ static char *large_cache_get(size_t need, size_t *size, bool *multi)
 static void large_cache_put(char *base, size_t size, bool multi)
 {
     struct large_cached stale[LARGE_CACHE_SLOTS + 1];
-    size_t budget = hak_env.cache_bytes;
+    size_t budget = env_settings.cache_bytes;
     unsigned n = 0;
     if (size > budget) {
         os_unmap(base, size);
         return;
     }
-    hak_lock_acquire(LARGE_LOCK);
-    uint64_t now = hak_now_ms();
+    lock_acquire(LARGE_LOCK);
+    uint64_t now = clock_now_ms();
     if (large_cache_count == LARGE_CACHE_SLOTS)
         large_cache[0].freed_ms = 0; /* make room: the first entry expires now */
     n = large_cache_expire(now, budget - size, stale);
     large_cache[large_cache_count++] = (struct large_cached){base, size, now, multi};
     large_cache_bytes += size;
-    hak_lock_release(LARGE_LOCK);
+    lock_release(LARGE_LOCK);
     large_unmap_all(stale, n);
 }
 
-static _Atomic uint64_t large_live_count, large_mapped_bytes, large_allocs, large_frees,
+static uint64_t large_live_count, large_mapped_bytes, large_allocs, large_frees,
     large_requested;
 
 /* The header is the first page of the mapping.  A CHUNK_LARGE chunk is
@@ -213,48 +213,48 @@ static _Atomic uint64_t large_live_count, large_mapped_bytes, large_allocs, larg
  * caller has checked that p's chunk is one of the two. */
 static struct large_header *large_lookup(const void *p, const char *fn)
 {
-    uintptr_t chunk = (uintptr_t)p & ~(uintptr_t)(HAK_CHUNK_SIZE - 1);
+    uintptr_t chunk = (uintptr_t)p & ~(uintptr_t)(CHUNK_SIZE - 1);
     struct large_header *hdr = (struct large_header *)chunk;
     if (chunk_kind_of(p) == CHUNK_LARGE_ALIGNED) {
         if ((uintptr_t)p != chunk)
-            hak_invalid_pointer(fn, p);
-        hdr = (struct large_header *)(chunk - HAK_PAGE_SIZE);
+            diag_invalid_pointer(fn, p);
+        hdr = (struct large_header *)(chunk - OS_PAGE_SIZE);
     }
     if (hdr->magic != LARGE_MAGIC || hdr->user != p)
-        hak_invalid_pointer(fn, p);
+        diag_invalid_pointer(fn, p);
     return hdr;
 }
 
 static void large_account(int64_t blocks, int64_t bytes, int64_t usable)
 {
-    atomic_fetch_add_explicit(&large_live_count, (uint64_t)blocks, memory_order_relaxed);
-    atomic_fetch_add_explicit(&large_mapped_bytes, (uint64_t)bytes, memory_order_relaxed);
+    fetch_add_relaxed(&large_live_count, (uint64_t)blocks);
+    fetch_add_relaxed(&large_mapped_bytes, (uint64_t)bytes);
     stats_large_in_use_add(usable);
 }
 
 void *large_alloc(size_t size, size_t align, bool zeroed)
 {
-    if (align < HAK_PAGE_SIZE)
-        align = HAK_PAGE_SIZE;
+    if (align < OS_PAGE_SIZE)
+        align = OS_PAGE_SIZE;
     if (size > ((size_t)1 << 46) || align > ((size_t)1 << 40)) {
         errno = ENOMEM;
         return NULL;
     }
     /* At least a page: the chunk marked for the block must be mapped. */
-    size_t body = hak_align_up(size ? size : 1, HAK_PAGE_SIZE);
+    size_t body = align_up(size ? size : 1, OS_PAGE_SIZE);
     char *base, *user;
     size_t map_size;
     bool multi = false;
     enum chunk_kind kind = CHUNK_LARGE;
-    if (align < HAK_CHUNK_SIZE) {
+    if (align < CHUNK_SIZE) {
         /* The header page starts the chunk; the block follows at align. */
         map_size = align + body;
-        base = align == HAK_PAGE_SIZE && !zeroed ? large_cache_get(map_size, &map_size, &multi)
+        base = align == OS_PAGE_SIZE && !zeroed ? large_cache_get(map_size, &map_size, &multi)
                                                   : NULL;
         if (base == NULL)
             multi = false;
         if (base == NULL)
-            base = os_map_aligned(map_size, HAK_CHUNK_SIZE);
+            base = os_map_aligned(map_size, CHUNK_SIZE);
         if (base == NULL) {
             errno = ENOMEM;
             return NULL;
@@ -269,9 +269,9 @@ void *large_alloc(size_t size, size_t align, bool zeroed)
             return NULL;
         }
         user = raw + align;
-        base = user - HAK_PAGE_SIZE;
+        base = user - OS_PAGE_SIZE;
         os_unmap(raw, (size_t)(base - raw));
-        map_size = HAK_PAGE_SIZE + body;
+        map_size = OS_PAGE_SIZE + body;
         kind = CHUNK_LARGE_ALIGNED;
     }
     if (!chunk_map_set(user, kind)) {
@@ -287,10 +287,10 @@ void *large_alloc(size_t size, size_t align, bool zeroed)
     hdr->usable = (size_t)(base + map_size - user);
     hdr->multi = multi;
     large_account(1, (int64_t)map_size, (int64_t)hdr->usable);
-    atomic_fetch_add_explicit(&large_allocs, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&large_requested, size, memory_order_relaxed);
+    fetch_add_relaxed(&large_allocs, 1);
+    fetch_add_relaxed(&large_requested, size);
     stats_sample_peak();
-    HAK_DEBUG_LOG("large block %p: %zu bytes mapped at %p", (void *)user, map_size, (void *)base);
+    DIAG_LOG("large block %p: %zu bytes mapped at %p", (void *)user, map_size, (void *)base);
     return user;
 }
 
@@ -301,12 +301,12 @@ void large_free(void *p, const char *fn)
     size_t map_size = hdr->map_size;
     bool multi = hdr->multi;
     large_account(-1, -(int64_t)map_size, -(int64_t)hdr->usable);
-    atomic_fetch_add_explicit(&large_frees, 1, memory_order_relaxed);
+    fetch_add_relaxed(&large_frees, 1);
     hdr->magic = 0;
     /* Unregister before unmapping: the range may be reused at once.  (A
      * cached mapping stays unregistered too: freeing p again is invalid.) */
     chunk_map_set(p, CHUNK_NONE);
-    if ((char *)p - base == (ptrdiff_t)HAK_PAGE_SIZE && ((uintptr_t)base & (HAK_CHUNK_SIZE - 1)) == 0)
+    if ((char *)p - base == (ptrdiff_t)OS_PAGE_SIZE && ((uintptr_t)base & (CHUNK_SIZE - 1)) == 0)
         large_cache_put(base, map_size, multi);
     else
         os_unmap(base, map_size);
@@ -316,9 +316,9 @@ size_t large_usable_size(const void *p, const char *fn) { return large_lookup(p,
 
 /* A block of several mappings that cannot grow in place: mremap cannot
  * move it and resize it at once, so it is copied to a new block. */
-static HAK_COLD void *large_realloc_copy(void *p, size_t size, size_t old_usable)
+static COLD void *large_realloc_copy(void *p, size_t size, size_t old_usable)
 {
-    void *q = large_alloc(size, HAK_PAGE_SIZE, false);
+    void *q = large_alloc(size, OS_PAGE_SIZE, false);
     if (q == NULL)
         return NULL;
     memcpy(q, p, old_usable < size ? old_usable : size);
@@ -334,7 +334,7 @@ void *large_realloc(void *p, size_t size)
         return NULL;
     }
     size_t offset = (size_t)((char *)p - hdr->map_base);
-    size_t new_map = offset + hak_align_up(size, HAK_PAGE_SIZE);
+    size_t new_map = offset + align_up(size, OS_PAGE_SIZE);
     if (new_map == hdr->map_size)
         return p;
     size_t old_map = hdr->map_size, old_usable = hdr->usable;
@@ -350,7 +350,7 @@ void *large_realloc(void *p, size_t size)
          * unregistered first: once mremap returns, its addresses are free
          * for any other mapping. */
         chunk_map_set(p, CHUNK_NONE);
-        char *moved = os_remap_aligned(base, old_map, new_map, HAK_CHUNK_SIZE);
+        char *moved = os_remap_aligned(base, old_map, new_map, CHUNK_SIZE);
         if (moved == NULL) {
             chunk_map_set(p, kind);
             errno = ENOMEM;
@@ -361,7 +361,7 @@ void *large_realloc(void *p, size_t size)
         base = moved;
         p = base + offset;
         if (!chunk_map_set(p, CHUNK_LARGE))
-            hak_fatal("realloc(): cannot register moved block %p", p);
+            diag_fatal("realloc(): cannot register moved block %p", p);
         hdr = (struct large_header *)base;
     }
     hdr->map_base = base;
@@ -375,9 +375,9 @@ void *large_realloc(void *p, size_t size)
 
 void large_stats_read(struct large_stats *st)
 {
-    st->live = atomic_load_explicit(&large_live_count, memory_order_relaxed);
-    st->bytes = atomic_load_explicit(&large_mapped_bytes, memory_order_relaxed);
-    st->allocs = atomic_load_explicit(&large_allocs, memory_order_relaxed);
-    st->frees = atomic_load_explicit(&large_frees, memory_order_relaxed);
-    st->requested = atomic_load_explicit(&large_requested, memory_order_relaxed);
+    st->live = load_relaxed(&large_live_count);
+    st->bytes = load_relaxed(&large_mapped_bytes);
+    st->allocs = load_relaxed(&large_allocs);
+    st->frees = load_relaxed(&large_frees);
+    st->requested = load_relaxed(&large_requested);
 }

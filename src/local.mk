@@ -20,7 +20,7 @@ HAKMEM_CORE_SOURCES = \
 	src/stats.c src/stats.h \
 	src/process.c src/process.h \
 	src/check.c \
-	src/api.h src/hakmem.c \
+	src/api.h src/api.c \
 	src/override.c
 src_libhakmem_core_la_SOURCES = $(HAKMEM_CORE_SOURCES)
 src_libhakmem_core_la_CPPFLAGS = $(AM_CPPFLAGS) -DHAKMEM_BUILDING_LIBRARY

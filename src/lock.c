@@ -3,36 +3,36 @@
 
 #include "lock.h"
 
-struct hak_lock hak_locks[HAK_LOCK_COUNT] = {
-    [HAK_LOCK_STATS] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "stats"},
-    [HAK_LOCK_HEAPS] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "heaps"},
-    [HAK_LOCK_ABANDONED] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "abandoned"},
-    [HAK_LOCK_SUPERSLAB] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "superslab"},
-    [HAK_LOCK_LARGE] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "large"},
+struct lock lock_table[LOCK_COUNT] = {
+    [LOCK_STATS] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "stats"},
+    [LOCK_HEAPS] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "heaps"},
+    [LOCK_ABANDONED] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "abandoned"},
+    [LOCK_SUPERSLAB] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "superslab"},
+    [LOCK_LARGE] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "large"},
 };
 
-HAK_COLD void hak_lock_wait(struct hak_lock *l)
+COLD void lock_wait(struct lock *l)
 {
     pthread_mutex_lock(&l->mutex);
-    HAK_RELAXED_ADD(l->contended, 1);
+    owner_add(&l->contended, 1);
 }
 
-void hak_locks_prefork(void)
+void lock_all_prefork(void)
 {
-    for (int i = 0; i < HAK_LOCK_COUNT; i++)
-        hak_lock_acquire(&hak_locks[i]);
+    for (int i = 0; i < LOCK_COUNT; i++)
+        lock_acquire(&lock_table[i]);
 }
 
-void hak_locks_postfork_parent(void)
+void lock_all_postfork_parent(void)
 {
-    for (int i = HAK_LOCK_COUNT - 1; i >= 0; i--)
-        hak_lock_release(&hak_locks[i]);
+    for (int i = LOCK_COUNT - 1; i >= 0; i--)
+        lock_release(&lock_table[i]);
 }
 
-void hak_locks_postfork_child(void)
+void lock_all_postfork_child(void)
 {
     /* The child's one thread is the one that forked, and it holds every
      * lock: releasing them is valid (re-initialising a held mutex is not). */
-    for (int i = HAK_LOCK_COUNT - 1; i >= 0; i--)
-        hak_lock_release(&hak_locks[i]);
+    for (int i = LOCK_COUNT - 1; i >= 0; i--)
+        lock_release(&lock_table[i]);
 }

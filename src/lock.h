@@ -7,48 +7,48 @@
 
 #include <pthread.h>
 
-struct hak_lock {
+struct lock {
     pthread_mutex_t mutex;
-    _Atomic uint64_t acquisitions; /* written under the lock, read by stats */
-    _Atomic uint64_t contended;
+    uint64_t acquisitions; /* written under the lock, read by stats */
+    uint64_t contended;
     const char *name;
 };
 
 /* The global locks, in the order they may nest (and are taken at fork). */
-enum hak_lock_id {
-    HAK_LOCK_STATS,     /* hak_stats() and the printers */
-    HAK_LOCK_HEAPS,     /* thread heap registry */
-    HAK_LOCK_ABANDONED, /* per-class lists of abandoned slabs */
-    HAK_LOCK_SUPERSLAB, /* SuperSlab unit bitmaps and lists */
-    HAK_LOCK_LARGE,     /* the cache of freed large mappings */
-    HAK_LOCK_COUNT
+enum lock_id {
+    LOCK_STATS,     /* hak_stats() and the printers */
+    LOCK_HEAPS,     /* thread heap registry */
+    LOCK_ABANDONED, /* per-class lists of abandoned slabs */
+    LOCK_SUPERSLAB, /* SuperSlab unit bitmaps and lists */
+    LOCK_LARGE,     /* the cache of freed large mappings */
+    LOCK_COUNT
 };
 
-extern struct hak_lock hak_locks[HAK_LOCK_COUNT];
+extern struct lock lock_table[LOCK_COUNT];
 
-void hak_lock_wait(struct hak_lock *l);
+void lock_wait(struct lock *l);
 
-HAK_INLINE void hak_lock_acquire(struct hak_lock *l)
+ALWAYS_INLINE void lock_acquire(struct lock *l)
 {
     if (unlikely(pthread_mutex_trylock(&l->mutex) != 0))
-        hak_lock_wait(l);
-    HAK_RELAXED_ADD(l->acquisitions, 1);
+        lock_wait(l);
+    owner_add(&l->acquisitions, 1);
 }
 
 /* Takes the lock only if it is free (counted as an acquisition then). */
-HAK_INLINE bool hak_lock_try_acquire(struct hak_lock *l)
+ALWAYS_INLINE bool lock_try_acquire(struct lock *l)
 {
     if (pthread_mutex_trylock(&l->mutex) != 0)
         return false;
-    HAK_RELAXED_ADD(l->acquisitions, 1);
+    owner_add(&l->acquisitions, 1);
     return true;
 }
 
-HAK_INLINE void hak_lock_release(struct hak_lock *l) { pthread_mutex_unlock(&l->mutex); }
+ALWAYS_INLINE void lock_release(struct lock *l) { pthread_mutex_unlock(&l->mutex); }
 
 /* fork(2) support: take every lock in order / release / reset in child. */
-void hak_locks_prefork(void);
-void hak_locks_postfork_parent(void);
-void hak_locks_postfork_child(void);
+void lock_all_prefork(void);
+void lock_all_postfork_parent(void);
+void lock_all_postfork_child(void);
 
 #endif /* HAKMEM_LOCK_H */

@@ -12,24 +12,24 @@
 #define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17; older C libraries lack the name */
 #endif
 
-static _Atomic uint64_t os_mapped;
-static _Atomic uint64_t os_mapped_peak;
-static _Atomic uint64_t os_returned;
-static _Atomic long os_fail_countdown = -1;
+static uint64_t os_mapped;
+static uint64_t os_mapped_peak;
+static uint64_t os_returned;
+static long os_fail_countdown = -1;
 
-static _Atomic int os_multi_moves = -1; /* probed: -1 not yet, 0 no, 1 yes */
-static _Atomic bool os_single_mapping_moves;
+static int os_multi_moves = -1; /* probed: -1 not yet, 0 no, 1 yes */
+static bool os_single_mapping_moves;
 
-void os_pages_fail_after(long n) { atomic_store(&os_fail_countdown, n); }
-void os_pages_single_mapping_moves(bool on) { atomic_store(&os_single_mapping_moves, on); }
+void os_pages_fail_after(long n) { store_release(&os_fail_countdown, n); }
+void os_pages_single_mapping_moves(bool on) { store_release(&os_single_mapping_moves, on); }
 
 static bool os_injected_failure(void)
 {
-    long n = atomic_load_explicit(&os_fail_countdown, memory_order_relaxed);
+    long n = load_relaxed(&os_fail_countdown);
     while (n >= 0) {
         if (n == 0)
             return true;
-        if (atomic_compare_exchange_weak(&os_fail_countdown, &n, n - 1))
+        if (cas_weak(&os_fail_countdown, &n, n - 1, __ATOMIC_RELAXED))
             return false;
     }
     return false;
@@ -37,18 +37,17 @@ static bool os_injected_failure(void)
 
 static void os_account_map(size_t size)
 {
-    uint64_t now = atomic_fetch_add_explicit(&os_mapped, size, memory_order_relaxed) + size;
-    uint64_t peak = atomic_load_explicit(&os_mapped_peak, memory_order_relaxed);
+    uint64_t now = fetch_add_relaxed(&os_mapped, size) + size;
+    uint64_t peak = load_relaxed(&os_mapped_peak);
     while (now > peak &&
-           !atomic_compare_exchange_weak_explicit(&os_mapped_peak, &peak, now, memory_order_relaxed,
-                                                  memory_order_relaxed)) {
+           !cas_weak(&os_mapped_peak, &peak, now, __ATOMIC_RELAXED)) {
     }
 }
 
 static void os_account_unmap(size_t size)
 {
-    atomic_fetch_sub_explicit(&os_mapped, size, memory_order_relaxed);
-    atomic_fetch_add_explicit(&os_returned, size, memory_order_relaxed);
+    fetch_sub_relaxed(&os_mapped, size);
+    fetch_add_relaxed(&os_returned, size);
 }
 
 static void *os_mmap_raw(size_t size)
@@ -70,11 +69,11 @@ void *os_map_aligned(size_t size, size_t align)
         return NULL;
     /* Over-map by the alignment and trim both ends: no address hint games,
      * and the trimmed pages were never touched. */
-    size_t span = align > HAK_PAGE_SIZE ? size + align : size;
+    size_t span = align > OS_PAGE_SIZE ? size + align : size;
     char *raw = os_mmap_raw(span);
     if (raw == NULL)
         return NULL;
-    char *p = (char *)hak_align_up((uintptr_t)raw, align);
+    char *p = (char *)align_up((uintptr_t)raw, align);
     size_t head = (size_t)(p - raw);
     size_t tail = span - head - size;
     if (head)
@@ -94,7 +93,7 @@ void os_unmap(void *p, size_t size)
 void os_purge(void *p, size_t size)
 {
     madvise(p, size, MADV_DONTNEED);
-    atomic_fetch_add_explicit(&os_returned, size, memory_order_relaxed);
+    fetch_add_relaxed(&os_returned, size);
 }
 
 /* Linux 6.17 and later move a range made of several mappings with one
@@ -106,7 +105,7 @@ void os_purge(void *p, size_t size)
  * space, once. */
 static bool os_probe_multi_moves(void)
 {
-    const size_t pg = HAK_PAGE_SIZE;
+    const size_t pg = OS_PAGE_SIZE;
     const int rw = PROT_READ | PROT_WRITE, anon = MAP_PRIVATE | MAP_ANONYMOUS;
     char *range = mmap(NULL, 2 * pg, rw, anon, -1, 0);
     char *other = mmap(NULL, pg, rw, anon, -1, 0);
@@ -136,25 +135,25 @@ static bool os_probe_multi_moves(void)
 
 bool os_moves_across_mappings(void)
 {
-    if (atomic_load_explicit(&os_single_mapping_moves, memory_order_relaxed))
+    if (load_relaxed(&os_single_mapping_moves))
         return false;
-    int known = atomic_load_explicit(&os_multi_moves, memory_order_relaxed);
+    int known = load_relaxed(&os_multi_moves);
     if (known < 0) {
         known = os_probe_multi_moves();
-        atomic_store_explicit(&os_multi_moves, known, memory_order_relaxed);
+        store_relaxed(&os_multi_moves, known);
     }
     return known;
 }
 
 void os_forget_mapped(size_t size)
 {
-    atomic_fetch_sub_explicit(&os_mapped, size, memory_order_relaxed);
+    fetch_sub_relaxed(&os_mapped, size);
 }
 
 void os_unmap_forgotten(void *p, size_t size)
 {
     munmap(p, size);
-    atomic_fetch_add_explicit(&os_returned, size, memory_order_relaxed);
+    fetch_add_relaxed(&os_returned, size);
 }
 
 bool os_move_pages(void *dst, void *src, size_t size)
@@ -205,13 +204,13 @@ void *os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align
         return NULL;
     }
     /* The target's accounting now stands for the moved mapping. */
-    atomic_fetch_sub_explicit(&os_mapped, old_size, memory_order_relaxed);
+    fetch_sub_relaxed(&os_mapped, old_size);
     return moved;
 }
 
 void os_stats_read(struct os_stats *st)
 {
-    st->mapped = atomic_load_explicit(&os_mapped, memory_order_relaxed);
-    st->mapped_peak = atomic_load_explicit(&os_mapped_peak, memory_order_relaxed);
-    st->returned = atomic_load_explicit(&os_returned, memory_order_relaxed);
+    st->mapped = load_relaxed(&os_mapped);
+    st->mapped_peak = load_relaxed(&os_mapped_peak);
+    st->returned = load_relaxed(&os_returned);
 }

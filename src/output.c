@@ -24,7 +24,7 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-static void out_flush(struct hak_out *o)
+static void out_flush(struct output *o)
 {
     if (o->len == 0)
         return;
@@ -38,7 +38,7 @@ static void out_flush(struct hak_out *o)
     o->len = 0;
 }
 
-void hak_out_open(struct hak_out *o, FILE *fp)
+void output_open(struct output *o, FILE *fp)
 {
     o->fp = fp;
     o->failed = 0;
@@ -48,7 +48,7 @@ void hak_out_open(struct hak_out *o, FILE *fp)
     o->fd = fileno(fp);
 }
 
-void hak_out_printf(struct hak_out *o, const char *fmt, ...)
+void output_printf(struct output *o, const char *fmt, ...)
 {
     char line[512];
     va_list ap;
@@ -64,7 +64,7 @@ void hak_out_printf(struct hak_out *o, const char *fmt, ...)
         o->buf[o->len++] = line[i];
 }
 
-int hak_out_close(struct hak_out *o)
+int output_close(struct output *o)
 {
     out_flush(o);
     if (o->fd < 0)
@@ -72,7 +72,7 @@ int hak_out_close(struct hak_out *o)
     return o->failed ? -1 : 0;
 }
 
-void hak_stderr_vprintf(const char *fmt, va_list ap)
+void output_stderr_v(const char *fmt, va_list ap)
 {
     char line[512];
     int n = vsnprintf(line, sizeof line, fmt, ap);
@@ -84,10 +84,10 @@ void hak_stderr_vprintf(const char *fmt, va_list ap)
     errno = saved;
 }
 
-void hak_stderr_printf(const char *fmt, ...)
+void output_stderr(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    hak_stderr_vprintf(fmt, ap);
+    output_stderr_v(fmt, ap);
     va_end(ap);
 }

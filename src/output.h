@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 /* A fixed buffer that flushes to a stream when full. */
-struct hak_out {
+struct output {
     FILE *fp;   /* target stream (written through its descriptor) */
     int fd;     /* fileno(fp), or -1 when the stream has none */
     int failed; /* a write failed */
@@ -16,13 +16,13 @@ struct hak_out {
     char buf[1024];
 };
 
-void hak_out_open(struct hak_out *o, FILE *fp);
-void hak_out_printf(struct hak_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void output_open(struct output *o, FILE *fp);
+void output_printf(struct output *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Flushes; returns 0 or -1 when any write failed. */
-int hak_out_close(struct hak_out *o);
+int output_close(struct output *o);
 
 /* One line to stderr (fd 2), formatted without allocating. */
-void hak_stderr_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void hak_stderr_vprintf(const char *fmt, va_list ap);
+void output_stderr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void output_stderr_v(const char *fmt, va_list ap);
 
 #endif /* HAKMEM_OUTPUT_H */

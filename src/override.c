@@ -47,22 +47,22 @@ HAK_API void *memalign(size_t alignment, size_t size)
         errno = ENOMEM; /* as glibc: no such block can exist */
         return NULL;
     }
-    size_t a = HAK_MIN_ALIGN;
+    size_t a = MIN_ALIGN;
     while (a < alignment)
         a <<= 1;
     return api_aligned_alloc(a, size);
 }
 
-HAK_API void *valloc(size_t size) { return api_aligned_alloc(HAK_PAGE_SIZE, size); }
+HAK_API void *valloc(size_t size) { return api_aligned_alloc(OS_PAGE_SIZE, size); }
 
 HAK_API void *pvalloc(size_t size)
 {
-    size_t rounded = hak_align_up(size ? size : 1, HAK_PAGE_SIZE);
+    size_t rounded = align_up(size ? size : 1, OS_PAGE_SIZE);
     if (rounded < size) {
         errno = ENOMEM;
         return NULL;
     }
-    return api_aligned_alloc(HAK_PAGE_SIZE, rounded);
+    return api_aligned_alloc(OS_PAGE_SIZE, rounded);
 }
 
 HAK_API size_t malloc_usable_size(void *ptr) { return api_usable_size(ptr, "malloc_usable_size"); }

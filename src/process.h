@@ -5,15 +5,15 @@
 
 #include "internal.h"
 
-extern _Atomic int hak_init_state; /* 0 none, 1 running, 2 done */
+extern int process_init_state; /* 0 none, 1 running, 2 done */
 
-void hak_process_init_slow(void);
+void process_init_slow(void);
 
-HAK_INLINE void hak_process_init(void)
+ALWAYS_INLINE void process_init(void)
 {
-    if (likely(atomic_load_explicit(&hak_init_state, memory_order_acquire) == 2))
+    if (likely(load_acquire(&process_init_state) == 2))
         return;
-    hak_process_init_slow();
+    process_init_slow();
 }
 
 #endif /* HAKMEM_PROCESS_H */

@@ -3,7 +3,7 @@
  *
  * Classes: 16..128 in steps of 16, then four per power of two
  * (2^k + j*2^(k-2), j = 1..4) up to 1 MiB: at most 20% of a block is
- * rounding waste above 128 bytes, 15/16 below.  hak_class_units is the
+ * rounding waste above 128 bytes, 15/16 below.  size_class_units is the
  * slab size in 64 KiB units: one unit up to 16 KiB (>= 4 blocks), the
  * fewest units for 4 blocks up to 64 KiB (a long run of free units is
  * harder to find, and a slab of 8 blocks of 64 KiB held 512 KiB for one
@@ -14,7 +14,7 @@
 
 #include "size_class.h"
 
-const uint32_t hak_class_size[HAK_NUM_CLASSES] = {
+const uint32_t size_class_bytes[SIZE_CLASS_COUNT] = {
     16, 32, 48, 64, 80, 96, 112, 128,
     160, 192, 224, 256, 320, 384, 448, 512,
     640, 768, 896, 1024, 1280, 1536, 1792, 2048,
@@ -25,13 +25,13 @@ const uint32_t hak_class_size[HAK_NUM_CLASSES] = {
     655360, 786432, 917504, 1048576,
 };
 
-const uint8_t hak_class_units[HAK_NUM_CLASSES] = {
+const uint8_t size_class_units[SIZE_CLASS_COUNT] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
     3, 3, 4, 4, 10, 12, 14, 16, 5, 3, 7, 4, 5, 6, 7, 8, 10, 12, 14, 16,
 };
 
-const uint8_t hak_tiny_class[HAK_TINY_MAX / HAK_MIN_ALIGN + 1] = {
+const uint8_t size_class_tiny_index[SIZE_CLASS_TINY_MAX / MIN_ALIGN + 1] = {
     0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 12,
     12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16,
     16, 17, 17, 17, 17, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19,

@@ -13,13 +13,13 @@ static void slab_debug_check_chain(struct slab *s, void **head, uint32_t n)
     uint32_t seen = 0;
     for (void **b = head; b != NULL; b = b[0]) {
         if (!slab_is_carved_block(s, b))
-            hak_fatal("free(): invalid pointer %p (freed by another thread: not a block "
+            diag_fatal("free(): invalid pointer %p (freed by another thread: not a block "
                       "handed out from slab %p)", (void *)b, (void *)s);
         if (++seen > n)
-            hak_fatal("corrupted remote free list of slab %p (cycle: double free?)", (void *)s);
+            diag_fatal("corrupted remote free list of slab %p (cycle: double free?)", (void *)s);
     }
     if (seen != n)
-        hak_fatal("corrupted remote free list of slab %p (%u blocks, %u counted)", (void *)s,
+        diag_fatal("corrupted remote free list of slab %p (%u blocks, %u counted)", (void *)s,
                   seen, n);
 }
 
@@ -28,9 +28,9 @@ uint32_t slab_drain_chain(struct slab *s, uintptr_t w)
     void **head = SLAB_REMOTE_HEAD(w);
     uint32_t n = SLAB_REMOTE_COUNT(w);
     if (unlikely(n == 0 || n > s->used))
-        hak_fatal("double free detected: slab %p got %u blocks back with %u out", (void *)s, n,
+        diag_fatal("double free detected: slab %p got %u blocks back with %u out", (void *)s, n,
                   s->used);
-    if (HAK_DEBUG_GUARDS_ON)
+    if (DIAG_GUARDS_ON)
         slab_debug_check_chain(s, head, n);
     /* The usual case, a drain by an allocation that found the free list
      * empty, needs no walk: the chain becomes the list.  Blocks are checked
@@ -41,26 +41,26 @@ uint32_t slab_drain_chain(struct slab *s, uintptr_t w)
         for (uint32_t i = 1; i < n; i++) {
             tail = tail[0];
             if (unlikely(!slab_is_block(s, tail)))
-                hak_fatal("corrupted remote free list of slab %p (%p is not a block)",
+                diag_fatal("corrupted remote free list of slab %p (%p is not a block)",
                           (void *)s, (void *)tail);
         }
         tail[0] = s->free;
     }
     s->free = head;
-    HAK_OWNER_STORE(s->used, s->used - n);
-    HAK_COUNT(s->drained, n);
+    owner_store(&s->used, s->used - n);
+    owner_add(&s->drained, n);
     return n;
 }
 
 void slab_remote_overflow(struct slab *s, void *b, const char *fn)
 {
-    hak_fatal("%s(): double free of %p (slab %p has more blocks pending than it holds)", fn, b,
+    diag_fatal("%s(): double free of %p (slab %p has more blocks pending than it holds)", fn, b,
               (void *)s);
 }
 
 void slab_bad_free_block(struct slab *s, void *b)
 {
-    hak_fatal("malloc(): double free or write after free of %p (slab %p, block size %u)", b,
+    diag_fatal("malloc(): double free or write after free of %p (slab %p, block size %u)", b,
               (void *)s, s->block_size);
 }
 
@@ -79,13 +79,13 @@ bool slab_carve(struct slab *s)
     uintptr_t stop = end - c > n * bs ? c + n * bs : end;
     for (uintptr_t b = c; b < stop; b += bs) {
         void **block = (void **)b;
-        if (HAK_DEBUG_GUARDS_ON)
+        if (DIAG_GUARDS_ON)
             slab_debug_poison(s, block);
         block[0] = b + bs < stop ? (void *)(b + bs) : NULL;
-        block[1] = (void *)HAK_FREE_KEY;
+        block[1] = (void *)SLAB_FREE_KEY;
     }
     s->free = (void *)c;
-    __atomic_store_n(&s->carved, (char *)stop, __ATOMIC_RELAXED);
+    store_relaxed(&s->carved, (char *)stop);
     return true;
 }
 
@@ -94,13 +94,13 @@ void slab_check_empty(struct slab *s)
     uint32_t carved = (uint32_t)((size_t)(s->carved - s->start) / s->block_size), n = 0;
     for (void **b = s->free; b != NULL; b = b[0]) {
         if (unlikely(!slab_is_carved_block(s, b)))
-            hak_fatal("corrupted free list of slab %p (%p is not one of its blocks)", (void *)s,
+            diag_fatal("corrupted free list of slab %p (%p is not one of its blocks)", (void *)s,
                       (void *)b);
         if (unlikely(++n > carved))
-            hak_fatal("double free detected: the free list of slab %p has a cycle", (void *)s);
+            diag_fatal("double free detected: the free list of slab %p has a cycle", (void *)s);
     }
     if (unlikely(n != carved))
-        hak_fatal("double free detected: slab %p is empty by count with %u of %u blocks free",
+        diag_fatal("double free detected: slab %p is empty by count with %u of %u blocks free",
                   (void *)s, n, carved);
 }
 
@@ -116,9 +116,9 @@ void slab_check_double_free(struct slab *s, void *p, const char *fn)
 {
     /* The owner's free list, then the remote chain (only ever prepended
      * to by other threads, so walking a snapshot is safe). */
-    void **remote = SLAB_REMOTE_HEAD(atomic_load_explicit(&s->remote, memory_order_acquire));
+    void **remote = SLAB_REMOTE_HEAD(load_acquire(&s->remote));
     if (chain_contains(s->free, p, s->capacity) || chain_contains(remote, p, s->capacity))
-        hak_fatal("%s(): double free of %p", fn, p);
+        diag_fatal("%s(): double free of %p", fn, p);
 }
 
 #ifdef HAKMEM_DEBUG_GUARDS
@@ -144,7 +144,7 @@ void slab_debug_check_poison(struct slab *s, void *p)
     const unsigned char *c = (const unsigned char *)p + 2 * sizeof(void *);
     for (uint32_t i = 0; i < s->block_size - 2 * sizeof(void *); i++)
         if (c[i] != POISON_BYTE)
-            hak_fatal("write after free: block %p (size %u) modified at offset %zu", p,
+            diag_fatal("write after free: block %p (size %u) modified at offset %zu", p,
                       s->block_size, (size_t)(i + 2 * sizeof(void *)));
 }
 #else

@@ -25,7 +25,7 @@
 #define SLAB_UNIT_SIZE ((size_t)1 << SLAB_UNIT_SHIFT)
 #define SLAB_PARKED ((uintptr_t)1)
 /* The remote word: chain head | chain length << 48 | SLAB_PARKED.  Blocks
- * lie below 2^47 (HAK_ADDRESS_BITS), and a slab holds at most 4096. */
+ * lie below 2^47 (CHUNK_ADDRESS_BITS), and a slab holds at most 4096. */
 #define SLAB_REMOTE_COUNT_SHIFT 48
 #define SLAB_REMOTE_ONE ((uintptr_t)1 << SLAB_REMOTE_COUNT_SHIFT)
 #define SLAB_REMOTE_HEAD(w) ((void **)((w) & (SLAB_REMOTE_ONE - 1) & ~SLAB_PARKED))
@@ -37,7 +37,7 @@ struct slab {
     /* Read by every thread that frees into the slab; written only while
      * the slab is set up or released (under the SuperSlab lock) and, for
      * `owner` and `carved`, by the owner itself. */
-    _Atomic uint64_t owner; /* owning heap id; 0 when parked or free */
+    uint64_t owner; /* owning heap id; 0 when parked or free */
     uint32_t block_size;    /* 0 when this unit is not a live slab head */
     uint32_t capacity;      /* blocks in the slab */
     uint64_t div_magic;     /* ceil(2^64 / block_size): off % size == 0 iff off*magic < magic */
@@ -53,7 +53,7 @@ struct slab {
     char *carved;
 
     /* Owner-only state, on its own cache line. */
-    void *free HAK_ALIGNED(HAK_CACHELINE); /* local free list */
+    void *free ALIGNED(CACHELINE); /* local free list */
     uint32_t used;                         /* blocks out, from the owner's view */
     struct slab *next, *prev;              /* owner's ring, or abandoned list */
     /* Statistics, counted here because allocation writes this line anyway
@@ -62,11 +62,11 @@ struct slab {
      * The owner's own frees are allocs - used - drained, so free() counts
      * nothing; remote frees are counted by the freeing thread's heap.
      * Released slabs fold theirs into per-class totals (superslab.c). */
-    hak_counter_t allocs, drained, requested; /* not adjacent: two adds, not SSE */
+    counter_t allocs, drained, requested; /* not adjacent: two adds, not SSE */
 
     /* The remote word (see SLAB_REMOTE_ONE), written by other threads. */
-    _Atomic uintptr_t remote HAK_ALIGNED(HAK_CACHELINE);
-} HAK_ALIGNED(4 * HAK_CACHELINE); /* a power of two: slab_of() indexes by shifting */
+    uintptr_t remote ALIGNED(CACHELINE);
+} ALIGNED(4 * CACHELINE); /* a power of two: slab_of() indexes by shifting */
 
 _Static_assert(sizeof(struct slab) == (size_t)1 << SLAB_META_SHIFT, "SLAB_META_SHIFT");
 
@@ -76,26 +76,26 @@ _Static_assert(sizeof(struct slab) == (size_t)1 << SLAB_META_SHIFT, "SLAB_META_S
  * half is all ones, so x86-64 compares and stores it as a sign-extended
  * 32-bit immediate (no movabs on malloc's and free's fast paths); no
  * user-space address looks like it. */
-#define HAK_FREE_KEY ((uintptr_t)0xffffffffa110ca7eull)
+#define SLAB_FREE_KEY ((uintptr_t)0xffffffffa110ca7eull)
 
 /* A block about to leave the free list lacks the key every freed block
  * gets: it was freed twice (its first copy was handed out and the key
  * cleared) or written after it was freed.  Aborts. */
-HAK_NORETURN void slab_bad_free_block(struct slab *s, void *b);
+NORETURN void slab_bad_free_block(struct slab *s, void *b);
 
 /* The end of the carved blocks: a block at or past it was never handed
  * out.  Any thread may read it; blocks a thread was given were carved
  * before it got them, so it sees them below. */
-HAK_INLINE char *slab_carved(const struct slab *s)
+ALWAYS_INLINE char *slab_carved(const struct slab *s)
 {
-    return __atomic_load_n(&s->carved, __ATOMIC_RELAXED);
+    return load_relaxed(&s->carved);
 }
 
 /* For p in s's units: true when p is a multiple of the block size past
  * s->start, false for every p when s is a free unit (div_magic 0).  Not
  * bounded by the span: a caller that has not checked p < slab_carved(s)
  * (which never passes start + span) must use slab_is_block. */
-HAK_INLINE bool slab_is_block_start(const struct slab *s, const void *p)
+ALWAYS_INLINE bool slab_is_block_start(const struct slab *s, const void *p)
 {
     uint64_t off = (uint64_t)((uintptr_t)p - (uintptr_t)s->start);
     return off * s->div_magic < s->div_magic;
@@ -103,7 +103,7 @@ HAK_INLINE bool slab_is_block_start(const struct slab *s, const void *p)
 
 /* True when p is exactly the start of a block of the live slab s (a free
  * unit has span 0, so nothing is a block of it). */
-HAK_INLINE bool slab_is_block(const struct slab *s, const void *p)
+ALWAYS_INLINE bool slab_is_block(const struct slab *s, const void *p)
 {
     uint64_t off = (uint64_t)((uintptr_t)p - (uintptr_t)s->start);
     return off < s->span && off * s->div_magic < s->div_magic;
@@ -111,51 +111,48 @@ HAK_INLINE bool slab_is_block(const struct slab *s, const void *p)
 
 /* True when p is a block of the live slab s that was carved: the only
  * blocks hakmem can have handed out from it. */
-HAK_INLINE bool slab_is_carved_block(const struct slab *s, const void *p)
+ALWAYS_INLINE bool slab_is_carved_block(const struct slab *s, const void *p)
 {
     return slab_is_block(s, p) && (const char *)p < slab_carved(s);
 }
 
-HAK_INLINE uint64_t slab_owner(const struct slab *s)
+ALWAYS_INLINE uint64_t slab_owner(const struct slab *s)
 {
-    return atomic_load_explicit(&s->owner, memory_order_relaxed);
+    return load_relaxed(&s->owner);
 }
 
 /* A remote chain as long as the slab: a block was freed twice. */
-HAK_NORETURN void slab_remote_overflow(struct slab *s, void *b, const char *fn);
+NORETURN void slab_remote_overflow(struct slab *s, void *b, const char *fn);
 
 /* Pushes b onto s's remote stack.  Returns true when this push cleared
  * SLAB_PARKED, i.e. the caller now owns the slab. */
-HAK_INLINE bool slab_remote_push(struct slab *s, void *b, const char *fn)
+ALWAYS_INLINE bool slab_remote_push(struct slab *s, void *b, const char *fn)
 {
-    uintptr_t old = atomic_load_explicit(&s->remote, memory_order_relaxed), next;
+    uintptr_t old = load_relaxed(&s->remote), next;
     do {
         if (unlikely(SLAB_REMOTE_COUNT(old) >= s->capacity))
             slab_remote_overflow(s, b, fn);
         ((void **)b)[0] = SLAB_REMOTE_HEAD(old);
         next = (uintptr_t)b | ((old & ~(SLAB_REMOTE_ONE - 1)) + SLAB_REMOTE_ONE);
-    } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, next, memory_order_acq_rel,
-                                                    memory_order_relaxed));
+    } while (!cas_weak(&s->remote, &old, next, __ATOMIC_ACQ_REL));
     return (old & SLAB_PARKED) != 0;
 }
 
 /* Adopter's claim of a parked slab with an empty remote stack. */
-HAK_INLINE bool slab_try_claim(struct slab *s)
+ALWAYS_INLINE bool slab_try_claim(struct slab *s)
 {
     uintptr_t expect = SLAB_PARKED;
-    return atomic_compare_exchange_strong_explicit(&s->remote, &expect, 0, memory_order_acquire,
-                                                   memory_order_relaxed);
+    return cas_strong(&s->remote, &expect, 0, __ATOMIC_ACQUIRE);
 }
 
 /* Owner only: parks s if nothing is pending on its remote stack. */
-HAK_INLINE bool slab_try_park(struct slab *s, uint64_t self)
+ALWAYS_INLINE bool slab_try_park(struct slab *s, uint64_t self)
 {
-    atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
+    store_relaxed(&s->owner, 0);
     uintptr_t expect = 0;
-    if (atomic_compare_exchange_strong_explicit(&s->remote, &expect, SLAB_PARKED,
-                                                memory_order_release, memory_order_relaxed))
+    if (cas_strong(&s->remote, &expect, SLAB_PARKED, __ATOMIC_RELEASE))
         return true;
-    atomic_store_explicit(&s->owner, self, memory_order_relaxed);
+    store_relaxed(&s->owner, self);
     return false;
 }
 
@@ -164,14 +161,14 @@ uint32_t slab_drain_chain(struct slab *s, uintptr_t w);
 
 /* Owner only: moves every remotely freed block to the local free list.
  * Returns how many there were. */
-HAK_INLINE uint32_t slab_drain(struct slab *s, uint64_t self)
+ALWAYS_INLINE uint32_t slab_drain(struct slab *s, uint64_t self)
 {
-    HAK_GUARD(slab_owner(s) == self, "drain of slab %p by heap %llu, owner is %llu", (void *)s,
+    DIAG_ASSERT(slab_owner(s) == self, "drain of slab %p by heap %llu, owner is %llu", (void *)s,
               (unsigned long long)self, (unsigned long long)slab_owner(s));
     (void)self;
-    if (atomic_load_explicit(&s->remote, memory_order_relaxed) == 0)
+    if (load_relaxed(&s->remote) == 0)
         return 0;
-    uintptr_t w = atomic_exchange_explicit(&s->remote, 0, memory_order_acquire);
+    uintptr_t w = exchange_acquire(&s->remote, 0);
     if (w == 0)
         return 0;
     return slab_drain_chain(s, w);
@@ -190,25 +187,25 @@ void slab_debug_check_poison(struct slab *s, void *p);
  * class has an empty list): it calls nothing, so it needs no stack frame
  * (a call, even to a noreturn function, makes every malloc align the
  * stack first). */
-HAK_INLINE void *slab_take_or_null(struct slab *s, size_t size)
+ALWAYS_INLINE void *slab_take_or_null(struct slab *s, size_t size)
 {
     void **b = s->free;
     if (unlikely(b == NULL))
         return NULL;
-    HAK_GUARD(slab_is_block(s, b), "free list of slab %p holds %p, not one of its blocks",
+    DIAG_ASSERT(slab_is_block(s, b), "free list of slab %p holds %p, not one of its blocks",
               (void *)s, (void *)b);
-    if (unlikely(b[1] != (void *)HAK_FREE_KEY))
+    if (unlikely(b[1] != (void *)SLAB_FREE_KEY))
         return NULL;
     s->free = b[0];
     /* The next head is a cache miss waiting for the next call (free lists
      * come back in the program's free order): start it now. */
     __builtin_prefetch(b[0], 1);
-    if (HAK_DEBUG_GUARDS_ON)
+    if (DIAG_GUARDS_ON)
         slab_debug_check_poison(s, b);
     b[1] = NULL; /* no stale double-free key in a live block */
-    HAK_OWNER_STORE(s->used, s->used + 1);
-    HAK_COUNT(s->allocs, 1);
-    HAK_COUNT(s->requested, size);
+    owner_store(&s->used, s->used + 1);
+    owner_add(&s->allocs, 1);
+    owner_add(&s->requested, size);
     return b;
 }
 
@@ -224,7 +221,7 @@ bool slab_carve(struct slab *s);
 void slab_check_empty(struct slab *s);
 
 /* Owner only: slab_take_or_null, aborting on a bad free list head. */
-HAK_INLINE void *slab_take(struct slab *s, size_t size)
+ALWAYS_INLINE void *slab_take(struct slab *s, size_t size)
 {
     void *b = slab_take_or_null(s, size);
     if (unlikely(b == NULL && s->free != NULL))

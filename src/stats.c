@@ -16,22 +16,20 @@
 #include <errno.h>
 #include <string.h>
 
-static _Atomic int64_t in_use_large;
-static _Atomic int64_t in_use_peak;
-static _Atomic uint64_t peak_sampled_ms;
+static int64_t in_use_large;
+static int64_t in_use_peak;
+static uint64_t peak_sampled_ms;
 
 static void peak_update(int64_t now)
 {
-    int64_t peak = atomic_load_explicit(&in_use_peak, memory_order_relaxed);
-    while (now > peak && !atomic_compare_exchange_weak_explicit(&in_use_peak, &peak, now,
-                                                                memory_order_relaxed,
-                                                                memory_order_relaxed)) {
+    int64_t peak = load_relaxed(&in_use_peak);
+    while (now > peak && !cas_weak(&in_use_peak, &peak, now, __ATOMIC_RELAXED)) {
     }
 }
 
 void stats_large_in_use_add(int64_t delta)
 {
-    atomic_fetch_add_explicit(&in_use_large, delta, memory_order_relaxed);
+    fetch_add_relaxed(&in_use_large, delta);
 }
 
 /* Counting bytes in use on every malloc and free would chain every call
@@ -41,24 +39,23 @@ void stats_large_in_use_add(int64_t delta)
  * statistics are read. */
 void stats_sample_peak(void)
 {
-    static struct hak_stats scratch; /* under HAK_LOCK_STATS */
-    uint64_t now = hak_now_ms();
-    uint64_t last = atomic_load_explicit(&peak_sampled_ms, memory_order_relaxed);
+    static struct hak_stats scratch; /* under LOCK_STATS */
+    uint64_t now = clock_now_ms();
+    uint64_t last = load_relaxed(&peak_sampled_ms);
     if (now - last < 10 ||
-        !atomic_compare_exchange_strong_explicit(&peak_sampled_ms, &last, now,
-                                                 memory_order_relaxed, memory_order_relaxed))
+        !cas_strong(&peak_sampled_ms, &last, now, __ATOMIC_RELAXED))
         return;
     /* Busy: another thread is collecting, which samples for everyone. */
-    if (!hak_lock_try_acquire(&hak_locks[HAK_LOCK_STATS]))
+    if (!lock_try_acquire(&lock_table[LOCK_STATS]))
         return;
     stats_collect(&scratch);
-    hak_lock_release(&hak_locks[HAK_LOCK_STATS]);
+    lock_release(&lock_table[LOCK_STATS]);
 }
 
 void stats_collect(struct hak_stats *st)
 {
     /* Large: static rather than on a small thread stack, which the
-     * caller's HAK_LOCK_STATS serialises. */
+     * caller's LOCK_STATS serialises. */
     static struct heap_totals t;
     static struct ss_stats ss;
     struct os_stats os;
@@ -72,26 +69,26 @@ void stats_collect(struct hak_stats *st)
 
     st->size = sizeof *st;
     st->version = HAK_STATS_VERSION;
-    st->nclasses = HAK_NUM_CLASSES;
+    st->nclasses = SIZE_CLASS_COUNT;
     int64_t small_in_use = 0;
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
-        st->classes[c].block_size = hak_class_size[c];
+    for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++) {
+        st->classes[c].block_size = size_class_bytes[c];
         uint64_t allocs = ss.class_allocs[c], frees = ss.class_frees[c] + t.frees[c];
         st->classes[c].allocs = allocs;
         st->classes[c].frees = frees;
         st->classes[c].slabs = ss.class_slabs[c];
         st->allocs += allocs;
         st->frees += frees;
-        small_in_use += (int64_t)(allocs - frees) * (int64_t)hak_class_size[c];
+        small_in_use += (int64_t)(allocs - frees) * (int64_t)size_class_bytes[c];
     }
 
-    int64_t in_use = small_in_use + atomic_load_explicit(&in_use_large, memory_order_relaxed);
+    int64_t in_use = small_in_use + load_relaxed(&in_use_large);
     if (in_use < 0) /* counters of two threads read at slightly different times */
         in_use = 0;
     peak_update(in_use);
     st->bytes_requested = ss.requested + lg.requested;
     st->bytes_in_use = (uint64_t)in_use;
-    st->bytes_in_use_peak = (uint64_t)atomic_load_explicit(&in_use_peak, memory_order_relaxed);
+    st->bytes_in_use_peak = (uint64_t)load_relaxed(&in_use_peak);
     st->bytes_mapped = os.mapped;
     st->bytes_mapped_peak = os.mapped_peak;
     st->bytes_returned = os.returned;
@@ -108,11 +105,11 @@ void stats_collect(struct hak_stats *st)
     st->large_bytes = lg.bytes;
     st->threads_live = t.threads_live;
     st->threads_exited = t.threads_exited;
-    st->nlocks = HAK_LOCK_COUNT;
-    for (unsigned i = 0; i < HAK_LOCK_COUNT; i++) {
-        strncpy(st->locks[i].name, hak_locks[i].name, sizeof st->locks[i].name - 1);
-        st->locks[i].acquisitions = HAK_RELAXED_LOAD(hak_locks[i].acquisitions);
-        st->locks[i].contended = HAK_RELAXED_LOAD(hak_locks[i].contended);
+    st->nlocks = LOCK_COUNT;
+    for (unsigned i = 0; i < LOCK_COUNT; i++) {
+        strncpy(st->locks[i].name, lock_table[i].name, sizeof st->locks[i].name - 1);
+        st->locks[i].acquisitions = load_relaxed(&lock_table[i].acquisitions);
+        st->locks[i].contended = load_relaxed(&lock_table[i].contended);
     }
 }
 
@@ -123,9 +120,9 @@ HAK_API int hak_stats(struct hak_stats *st, size_t size)
         errno = EINVAL;
         return -1;
     }
-    hak_lock_acquire(&hak_locks[HAK_LOCK_STATS]);
+    lock_acquire(&lock_table[LOCK_STATS]);
     stats_collect(&full);
-    hak_lock_release(&hak_locks[HAK_LOCK_STATS]);
+    lock_release(&lock_table[LOCK_STATS]);
     size_t n = size < sizeof full ? size : sizeof full;
     full.size = n;
     memcpy(st, &full, n);
@@ -136,53 +133,53 @@ HAK_API int hak_stats(struct hak_stats *st, size_t size)
     return 0;
 }
 
-static void print_table(struct hak_out *o, const struct hak_stats *st)
+static void print_table(struct output *o, const struct hak_stats *st)
 {
-    hak_out_printf(o, "hakmem %s statistics\n", hak_version_string());
-    hak_out_printf(o, "  %-22s %20llu\n", "bytes requested", (unsigned long long)st->bytes_requested);
-    hak_out_printf(o, "  %-22s %20llu\n", "bytes in use", (unsigned long long)st->bytes_in_use);
-    hak_out_printf(o, "  %-22s %20llu\n", "bytes in use (peak)",
+    output_printf(o, "hakmem %s statistics\n", hak_version_string());
+    output_printf(o, "  %-22s %20llu\n", "bytes requested", (unsigned long long)st->bytes_requested);
+    output_printf(o, "  %-22s %20llu\n", "bytes in use", (unsigned long long)st->bytes_in_use);
+    output_printf(o, "  %-22s %20llu\n", "bytes in use (peak)",
                    (unsigned long long)st->bytes_in_use_peak);
-    hak_out_printf(o, "  %-22s %20llu\n", "bytes mapped", (unsigned long long)st->bytes_mapped);
-    hak_out_printf(o, "  %-22s %20llu\n", "bytes mapped (peak)",
+    output_printf(o, "  %-22s %20llu\n", "bytes mapped", (unsigned long long)st->bytes_mapped);
+    output_printf(o, "  %-22s %20llu\n", "bytes mapped (peak)",
                    (unsigned long long)st->bytes_mapped_peak);
-    hak_out_printf(o, "  %-22s %20llu\n", "bytes returned to OS",
+    output_printf(o, "  %-22s %20llu\n", "bytes returned to OS",
                    (unsigned long long)st->bytes_returned);
-    hak_out_printf(o, "  %-22s %20llu\n", "allocations", (unsigned long long)st->allocs);
-    hak_out_printf(o, "  %-22s %20llu\n", "frees", (unsigned long long)st->frees);
-    hak_out_printf(o, "  %-22s %20llu\n", "remote frees", (unsigned long long)st->remote_frees);
-    hak_out_printf(o, "  %-22s %20llu\n", "remote drains", (unsigned long long)st->remote_drains);
-    hak_out_printf(o, "  %-22s %20llu\n", "blocks drained", (unsigned long long)st->remote_drained);
-    hak_out_printf(o, "  %-22s %20llu\n", "slabs adopted", (unsigned long long)st->slabs_adopted);
-    hak_out_printf(o, "  %-22s %20llu\n", "slabs reclaimed on free",
+    output_printf(o, "  %-22s %20llu\n", "allocations", (unsigned long long)st->allocs);
+    output_printf(o, "  %-22s %20llu\n", "frees", (unsigned long long)st->frees);
+    output_printf(o, "  %-22s %20llu\n", "remote frees", (unsigned long long)st->remote_frees);
+    output_printf(o, "  %-22s %20llu\n", "remote drains", (unsigned long long)st->remote_drains);
+    output_printf(o, "  %-22s %20llu\n", "blocks drained", (unsigned long long)st->remote_drained);
+    output_printf(o, "  %-22s %20llu\n", "slabs adopted", (unsigned long long)st->slabs_adopted);
+    output_printf(o, "  %-22s %20llu\n", "slabs reclaimed on free",
                    (unsigned long long)st->slabs_reclaimed);
-    hak_out_printf(o, "  %-22s %20llu\n", "superslabs live", (unsigned long long)st->superslabs_live);
-    hak_out_printf(o, "  %-22s %20llu\n", "superslabs cached",
+    output_printf(o, "  %-22s %20llu\n", "superslabs live", (unsigned long long)st->superslabs_live);
+    output_printf(o, "  %-22s %20llu\n", "superslabs cached",
                    (unsigned long long)st->superslabs_cached);
-    hak_out_printf(o, "  %-22s %20llu\n", "large blocks live", (unsigned long long)st->large_live);
-    hak_out_printf(o, "  %-22s %20llu\n", "large bytes mapped", (unsigned long long)st->large_bytes);
-    hak_out_printf(o, "  %-22s %20llu\n", "threads live", (unsigned long long)st->threads_live);
-    hak_out_printf(o, "  %-22s %20llu\n", "threads exited", (unsigned long long)st->threads_exited);
-    hak_out_printf(o, "  %-12s %16s %16s\n", "lock", "acquisitions", "contended");
+    output_printf(o, "  %-22s %20llu\n", "large blocks live", (unsigned long long)st->large_live);
+    output_printf(o, "  %-22s %20llu\n", "large bytes mapped", (unsigned long long)st->large_bytes);
+    output_printf(o, "  %-22s %20llu\n", "threads live", (unsigned long long)st->threads_live);
+    output_printf(o, "  %-22s %20llu\n", "threads exited", (unsigned long long)st->threads_exited);
+    output_printf(o, "  %-12s %16s %16s\n", "lock", "acquisitions", "contended");
     for (unsigned i = 0; i < st->nlocks; i++)
-        hak_out_printf(o, "  %-12s %16llu %16llu\n", st->locks[i].name,
+        output_printf(o, "  %-12s %16llu %16llu\n", st->locks[i].name,
                        (unsigned long long)st->locks[i].acquisitions,
                        (unsigned long long)st->locks[i].contended);
-    hak_out_printf(o, "  %10s %16s %16s %8s\n", "class size", "allocs", "frees", "slabs");
+    output_printf(o, "  %10s %16s %16s %8s\n", "class size", "allocs", "frees", "slabs");
     for (unsigned c = 0; c < st->nclasses; c++) {
         const struct hak_stats_class *k = &st->classes[c];
         if (k->allocs == 0 && k->frees == 0 && k->slabs == 0)
             continue;
-        hak_out_printf(o, "  %10llu %16llu %16llu %8llu\n", (unsigned long long)k->block_size,
+        output_printf(o, "  %10llu %16llu %16llu %8llu\n", (unsigned long long)k->block_size,
                        (unsigned long long)k->allocs, (unsigned long long)k->frees,
                        (unsigned long long)k->slabs);
     }
 }
 
-static void print_json(struct hak_out *o, const struct hak_stats *st)
+static void print_json(struct output *o, const struct hak_stats *st)
 {
-#define JSON_FIELD(name) hak_out_printf(o, "\"%s\":%llu,", #name, (unsigned long long)st->name)
-    hak_out_printf(o, "{\"version\":\"%s\",\"stats_version\":%u,", hak_version_string(),
+#define JSON_FIELD(name) output_printf(o, "\"%s\":%llu,", #name, (unsigned long long)st->name)
+    output_printf(o, "{\"version\":\"%s\",\"stats_version\":%u,", hak_version_string(),
                    st->version);
     JSON_FIELD(bytes_requested);
     JSON_FIELD(bytes_in_use);
@@ -204,40 +201,40 @@ static void print_json(struct hak_out *o, const struct hak_stats *st)
     JSON_FIELD(threads_live);
     JSON_FIELD(threads_exited);
 #undef JSON_FIELD
-    hak_out_printf(o, "\"locks\":[");
+    output_printf(o, "\"locks\":[");
     for (unsigned i = 0; i < st->nlocks; i++)
-        hak_out_printf(o, "%s{\"name\":\"%s\",\"acquisitions\":%llu,\"contended\":%llu}",
+        output_printf(o, "%s{\"name\":\"%s\",\"acquisitions\":%llu,\"contended\":%llu}",
                        i ? "," : "", st->locks[i].name,
                        (unsigned long long)st->locks[i].acquisitions,
                        (unsigned long long)st->locks[i].contended);
-    hak_out_printf(o, "],\"classes\":[");
+    output_printf(o, "],\"classes\":[");
     for (unsigned c = 0; c < st->nclasses; c++) {
         const struct hak_stats_class *k = &st->classes[c];
-        hak_out_printf(o, "%s{\"block_size\":%llu,\"allocs\":%llu,\"frees\":%llu,\"slabs\":%llu}",
+        output_printf(o, "%s{\"block_size\":%llu,\"allocs\":%llu,\"frees\":%llu,\"slabs\":%llu}",
                        c ? "," : "", (unsigned long long)k->block_size,
                        (unsigned long long)k->allocs, (unsigned long long)k->frees,
                        (unsigned long long)k->slabs);
     }
-    hak_out_printf(o, "]}\n");
+    output_printf(o, "]}\n");
 }
 
 static int stats_print(FILE *fp, int json)
 {
     static struct hak_stats st; /* ~2.5 KiB: kept off small thread stacks */
-    struct hak_out o;
+    struct output o;
     if (fp == NULL) {
         errno = EINVAL;
         return -1;
     }
-    hak_lock_acquire(&hak_locks[HAK_LOCK_STATS]);
+    lock_acquire(&lock_table[LOCK_STATS]);
     stats_collect(&st);
-    hak_out_open(&o, fp);
+    output_open(&o, fp);
     if (json)
         print_json(&o, &st);
     else
         print_table(&o, &st);
-    int rc = hak_out_close(&o);
-    hak_lock_release(&hak_locks[HAK_LOCK_STATS]);
+    int rc = output_close(&o);
+    lock_release(&lock_table[LOCK_STATS]);
     return rc;
 }
 

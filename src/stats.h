@@ -11,7 +11,7 @@ struct hak_stats;
 void stats_sample_peak(void);
 void stats_large_in_use_add(int64_t delta);
 /* Fills a complete, current-version struct hak_stats; the caller holds
- * HAK_LOCK_STATS. */
+ * LOCK_STATS. */
 void stats_collect(struct hak_stats *st);
 void stats_print_at_exit(int json);
 

@@ -13,14 +13,14 @@ enum ss_list { SS_LIST_NONE, SS_LIST_AVAIL, SS_LIST_FULL, SS_LIST_CACHE };
 
 static struct superslab *ss_lists[4];
 static uint64_t ss_live_count, ss_cached_count;
-static uint64_t ss_class_slabs[HAK_NUM_CLASSES];
-static uint64_t ss_released_allocs[HAK_NUM_CLASSES], ss_released_frees[HAK_NUM_CLASSES];
+static uint64_t ss_class_slabs[SIZE_CLASS_COUNT];
+static uint64_t ss_released_allocs[SIZE_CLASS_COUNT], ss_released_frees[SIZE_CLASS_COUNT];
 static uint64_t ss_released_requested;
 static size_t ss_dirty_bytes;                     /* free units not yet purged */
 static size_t ss_cache_limit = (size_t)64 << 20; /* HAKMEM_CACHE_MB / 2 */
 static uint64_t ss_decayed_ms;                    /* last ss_decay pass */
 
-#define SS_LOCK (&hak_locks[HAK_LOCK_SUPERSLAB])
+#define SS_LOCK (&lock_table[LOCK_SUPERSLAB])
 /* SuperSlabs with free units looked at for a run before the cache or a
  * new mapping: keeps the time spent under the lock bounded. */
 #define SS_SCAN_MAX 32
@@ -161,7 +161,7 @@ static void ss_unmap_doomed(struct superslab *doomed)
  * walk costs nothing per slab. */
 static void ss_decay(struct superslab **doomed)
 {
-    uint64_t now = hak_now_ms();
+    uint64_t now = clock_now_ms();
     if (now - ss_decayed_ms < SS_IDLE_MS || (ss_dirty_bytes == 0 && ss_cached_count == 0))
         return;
     ss_decayed_ms = now;
@@ -179,8 +179,8 @@ static void ss_decay(struct superslab **doomed)
 
 static void slab_init(struct superslab *ss, unsigned unit, unsigned cls, uint64_t heap_id)
 {
-    unsigned k = hak_class_units[cls];
-    uint32_t bs = hak_class_size[cls];
+    unsigned k = size_class_units[cls];
+    uint32_t bs = size_class_bytes[cls];
     struct slab *s = &ss->slabs[unit];
     for (unsigned i = 1; i < k; i++)
         ss->slabs[unit + i].back = SS_BACK(i);
@@ -195,20 +195,20 @@ static void slab_init(struct superslab *ss, unsigned unit, unsigned cls, uint64_
     s->listed = 0;
     s->free = NULL;
     s->carved = s->start;
-    HAK_OWNER_STORE(s->used, 0);
+    owner_store(&s->used, 0);
     s->allocs = s->requested = s->drained = 0;
     s->next = s->prev = NULL;
-    atomic_store_explicit(&s->remote, 0, memory_order_relaxed);
-    atomic_store_explicit(&s->owner, heap_id, memory_order_relaxed);
+    store_relaxed(&s->remote, 0);
+    store_relaxed(&s->owner, heap_id);
 }
 
 struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hint)
 {
-    unsigned k = hak_class_units[cls];
+    unsigned k = size_class_units[cls];
     struct superslab *ss = NULL, *doomed = NULL;
     unsigned unit = 0;
 
-    hak_lock_acquire(SS_LOCK);
+    lock_acquire(SS_LOCK);
     ss_decay(&doomed);
     /* Units whose pages are still resident first, wherever they are (a
      * cached SuperSlab too): a clean run grows the footprint while dirty
@@ -228,7 +228,7 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
     if (ss == NULL) {
         ss = ss_map_new();
         if (ss == NULL) {
-            hak_lock_release(SS_LOCK);
+            lock_release(SS_LOCK);
             ss_unmap_doomed(doomed);
             return NULL;
         }
@@ -245,7 +245,7 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
     ss_class_slabs[cls]++;
     slab_init(ss, unit, cls, heap_id);
     *hint = ss;
-    hak_lock_release(SS_LOCK);
+    lock_release(SS_LOCK);
     ss_unmap_doomed(doomed);
     return &ss->slabs[unit];
 }
@@ -259,7 +259,7 @@ void ss_slab_release(struct slab *s)
     struct superslab *doomed = NULL;
 
     slab_check_empty(s);
-    hak_lock_acquire(SS_LOCK);
+    lock_acquire(SS_LOCK);
     ss_class_slabs[s->cls]--;
     ss_released_allocs[s->cls] += s->allocs;
     ss_released_frees[s->cls] += s->allocs - s->drained; /* used is 0 */
@@ -273,12 +273,12 @@ void ss_slab_release(struct slab *s)
         u->span = 0;
         u->start = NULL;
         u->carved = NULL;
-        atomic_store_explicit(&u->owner, 0, memory_order_relaxed);
-        atomic_store_explicit(&u->remote, 0, memory_order_relaxed);
+        store_relaxed(&u->owner, 0);
+        store_relaxed(&u->remote, 0);
     }
     ss->h.free_units |= bits;
     ss->h.dirty_units |= bits;
-    ss->h.freed_ms = (uint32_t)hak_now_ms();
+    ss->h.freed_ms = (uint32_t)clock_now_ms();
     ss_dirty_bytes += (size_t)k << SLAB_UNIT_SHIFT;
     ss_decay(&doomed);
 
@@ -296,16 +296,16 @@ void ss_slab_release(struct slab *s)
         if (ss_dirty_bytes > ss_cache_limit)
             ss_purge_dirty(ss);
     }
-    hak_lock_release(SS_LOCK);
+    lock_release(SS_LOCK);
     ss_unmap_doomed(doomed);
 }
 
 void ss_stats_read(struct ss_stats *st)
 {
-    hak_lock_acquire(SS_LOCK);
+    lock_acquire(SS_LOCK);
     st->live = ss_live_count;
     st->cached = ss_cached_count;
-    for (unsigned c = 0; c < HAK_NUM_CLASSES; c++) {
+    for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++) {
         st->class_slabs[c] = ss_class_slabs[c];
         st->class_allocs[c] = ss_released_allocs[c];
         st->class_frees[c] = ss_released_frees[c];
@@ -319,21 +319,21 @@ void ss_stats_read(struct ss_stats *st)
                 const struct slab *s = &ss->slabs[u];
                 if (s->block_size == 0 || s->back != 0)
                     continue;
-                st->class_allocs[s->cls] += HAK_COUNTER_READ(s->allocs);
+                st->class_allocs[s->cls] += load_relaxed(&s->allocs);
                 /* The owner's frees; remote ones are counted by heaps. */
-                uint64_t allocs = HAK_COUNTER_READ(s->allocs);
-                uint64_t kept = HAK_COUNTER_READ(s->used) + HAK_COUNTER_READ(s->drained);
+                uint64_t allocs = load_relaxed(&s->allocs);
+                uint64_t kept = load_relaxed(&s->used) + load_relaxed(&s->drained);
                 st->class_frees[s->cls] += allocs > kept ? allocs - kept : 0;
-                st->requested += HAK_COUNTER_READ(s->requested);
+                st->requested += load_relaxed(&s->requested);
             }
-    hak_lock_release(SS_LOCK);
+    lock_release(SS_LOCK);
 }
 
 void ss_for_each(void (*fn)(struct superslab *ss, void *arg), void *arg)
 {
-    hak_lock_acquire(SS_LOCK);
+    lock_acquire(SS_LOCK);
     for (int l = SS_LIST_AVAIL; l <= SS_LIST_FULL; l++)
         for (struct superslab *ss = ss_lists[l]; ss != NULL; ss = ss->h.next)
             fn(ss, arg);
-    hak_lock_release(SS_LOCK);
+    lock_release(SS_LOCK);
 }

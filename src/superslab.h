@@ -9,7 +9,7 @@
 #include "chunk_map.h"
 #include "slab.h"
 
-#define SS_SIZE HAK_CHUNK_SIZE
+#define SS_SIZE CHUNK_SIZE
 #define SS_UNITS 32
 #define SS_ALL_UNITS 0xfffffffeu /* unit 0 is the header */
 #define SS_MAGIC 0x48414b53534c4142ull /* "HAKSSLAB" */
@@ -21,7 +21,7 @@ struct superslab_header {
     struct superslab *next, *prev; /* on one of the SuperSlab lists */
     uint32_t free_units;           /* bit i: unit i is not carved */
     uint32_t dirty_units;          /* free units whose pages were used */
-    uint32_t freed_ms;             /* when a unit was last given back (hak_now_ms) */
+    uint32_t freed_ms;             /* when a unit was last given back (clock_now_ms) */
     uint8_t list;                  /* which list it is on */
 };
 
@@ -39,7 +39,7 @@ _Static_assert(sizeof(struct superslab_header) <= sizeof(struct slab),
 
 _Static_assert(sizeof(struct superslab) <= SLAB_UNIT_SIZE, "SuperSlab header must fit unit 0");
 
-HAK_INLINE struct superslab *ss_of(const void *p)
+ALWAYS_INLINE struct superslab *ss_of(const void *p)
 {
     return (struct superslab *)((uintptr_t)p & ~(uintptr_t)(SS_SIZE - 1));
 }
@@ -47,7 +47,7 @@ HAK_INLINE struct superslab *ss_of(const void *p)
 /* The slab p lies in (valid for any address inside a SuperSlab).  Byte
  * offsets throughout: p shifted and masked is its unit's offset in the
  * metadata array, and `back` is in bytes, so no index is scaled. */
-HAK_INLINE struct slab *slab_of(const void *p)
+ALWAYS_INLINE struct slab *slab_of(const void *p)
 {
     uintptr_t unit_off = ((uintptr_t)p >> (SLAB_UNIT_SHIFT - SLAB_META_SHIFT)) &
                          ((uintptr_t)(SS_UNITS - 1) << SLAB_META_SHIFT);
@@ -69,7 +69,7 @@ void ss_slab_release(struct slab *s);
  * (CPython's dicts: 60 MB a round) otherwise faults it all in again: an
  * eighth cost py_dicts 4x the page faults and 20% of its time.  Memory
  * left idle for SS_IDLE_MS goes back anyway (see ss_decay). */
-#define HAK_SS_CACHE_SHARE 2
+#define SS_CACHE_SHARE 2
 void ss_set_cache_limit(size_t bytes);
 
 struct ss_stats {

@@ -21,7 +21,7 @@ void api_free_large_or_invalid(void *p, const char *fn)
     if (chunk_kind_of(p) >= CHUNK_LARGE)
         large_free(p, fn);
     else
-        hak_invalid_pointer(fn, p);
+        diag_invalid_pointer(fn, p);
 }
 
 void *api_calloc(size_t nmemb, size_t size)
@@ -31,7 +31,7 @@ void *api_calloc(size_t nmemb, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (total > HAK_SMALL_MAX)
+    if (total > SIZE_CLASS_SMALL_MAX)
         return large_alloc(total, 0, true); /* a fresh mapping: already zero */
     void *p = api_alloc(total);
     if (p != NULL)
@@ -43,7 +43,7 @@ static size_t small_usable(void *p, const char *fn)
 {
     struct slab *s = slab_of(p);
     if (!slab_is_carved_block(s, p))
-        hak_invalid_pointer(fn, p);
+        diag_invalid_pointer(fn, p);
     return s->block_size;
 }
 
@@ -67,11 +67,11 @@ void *api_realloc(void *p, size_t size, const char *fn)
         if (size <= old && (old <= 64 || size > old / 4 + old / 8))
             return p;
     } else if (kind >= CHUNK_LARGE) {
-        if (size > HAK_SMALL_MAX)
+        if (size > SIZE_CLASS_SMALL_MAX)
             return large_realloc(p, size);
         old = large_usable_size(p, fn);
     } else {
-        hak_invalid_pointer(fn, p);
+        diag_invalid_pointer(fn, p);
     }
     void *q = api_alloc(size);
     if (q == NULL)
@@ -86,15 +86,15 @@ static bool is_power_of_two(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 /* alignment: a power of two (checked by the callers). */
 static void *aligned_alloc_checked(size_t alignment, size_t size)
 {
-    if (alignment <= HAK_MIN_ALIGN)
+    if (alignment <= MIN_ALIGN)
         return api_alloc(size);
-    if (alignment <= SLAB_UNIT_SIZE && size <= HAK_SMALL_MAX) {
+    if (alignment <= SLAB_UNIT_SIZE && size <= SIZE_CLASS_SMALL_MAX) {
         /* Slabs start on 64 KiB boundaries, so every block of a class
          * whose size is a multiple of the alignment is aligned. */
         size_t need = size < alignment ? alignment : size;
-        for (unsigned c = size_class_of(need); c < HAK_NUM_CLASSES; c++)
-            if (hak_class_size[c] % alignment == 0)
-                return api_alloc(hak_class_size[c]);
+        for (unsigned c = size_class_of(need); c < SIZE_CLASS_COUNT; c++)
+            if (size_class_bytes[c] % alignment == 0)
+                return api_alloc(size_class_bytes[c]);
     }
     return large_alloc(size, alignment, false);
 }
@@ -130,7 +130,7 @@ size_t api_usable_size(const void *p, const char *fn)
         return small_usable((void *)p, fn);
     if (kind >= CHUNK_LARGE)
         return large_usable_size(p, fn);
-    hak_invalid_pointer(fn, p);
+    diag_invalid_pointer(fn, p);
 }
 
 /* ---- the hak_* API ------------------------------------------------------ */
