@@ -3,16 +3,24 @@
 #include "internal.h"
 
 #include "api.h"
-#include "debug_log.h"
+#include "diag.h"
 #include "hakmem.h"
 #include "large.h"
+#include "process.h"
 
 #include <errno.h>
 #include <string.h>
 
 /* ---- shared slow paths -------------------------------------------------- */
 
-void *api_alloc_large(size_t size) { return large_alloc(size, 0, false); }
+NOINLINE void *api_alloc_slow(size_t size)
+{
+    /* A thread's first allocation may be the process's first. */
+    process_init();
+    return heap_alloc_slow(size);
+}
+
+NOINLINE void *api_alloc_large(size_t size) { return large_alloc(size, 0, false); }
 
 void api_free_large_or_invalid(void *p, const char *fn)
 {

@@ -9,6 +9,9 @@
 #include "heap.h"
 #include "size_class.h"
 
+/* The slow path of api_alloc_small: sets the process up on its first
+ * call, then heap_alloc_slow. */
+void *api_alloc_slow(size_t size);
 void *api_alloc_large(size_t size);
 /* free() of NULL, of a large block, or of a pointer not hakmem's. */
 void api_free_large_or_invalid(void *p, const char *fn);
@@ -18,12 +21,24 @@ void *api_aligned_alloc(size_t alignment, size_t size);
 int api_posix_memalign(void **memptr, size_t alignment, size_t size);
 size_t api_usable_size(const void *p, const char *fn);
 
+/* size <= SIZE_CLASS_SMALL_MAX and cls its class: a block from the thread's
+ * current slab of the class.  The sentinel slab of a class the thread has
+ * not used (or of a thread not set up yet) has an empty list, so those
+ * take the slow path too. */
+ALWAYS_INLINE void *api_alloc_small(size_t size, unsigned cls)
+{
+    void *b = slab_take_or_null(heap_tls->current[cls], size);
+    if (likely(b != NULL))
+        return b;
+    return api_alloc_slow(size);
+}
+
 ALWAYS_INLINE void *api_alloc(size_t size)
 {
     if (likely(size <= SIZE_CLASS_TINY_MAX))
-        return heap_alloc(size, size_class_of_tiny(size));
+        return api_alloc_small(size, size_class_of_tiny(size));
     if (likely(size <= SIZE_CLASS_SMALL_MAX))
-        return heap_alloc(size, size_class_of_mid(size));
+        return api_alloc_small(size, size_class_of_mid(size));
     return api_alloc_large(size);
 }
 

@@ -9,7 +9,6 @@
 #include "diag.h"
 #include "lock.h"
 #include "os_pages.h"
-#include "process.h"
 #include "stats.h"
 
 #include <errno.h>
@@ -312,7 +311,6 @@ static struct heap *heap_create(void)
 
 static NOINLINE struct heap *heap_thread_init(void)
 {
-    process_init();
     struct heap *h = heap_create();
     if (h == NULL)
         return NULL;

@@ -7,7 +7,7 @@
 
 #include "internal.h"
 
-#include "debug_log.h"
+#include "diag.h"
 #include "size_class.h"
 #include "slab.h"
 #include "superslab.h"
@@ -47,29 +47,20 @@ struct heap {
 extern struct heap heap_empty;
 extern __thread struct heap *heap_tls __attribute__((tls_model("initial-exec")));
 
-/* size must be <= SIZE_CLASS_SMALL_MAX.  Finds the class again itself: passing
- * it would cost the fast path a register move. */
+/* malloc's slow path, for size <= SIZE_CLASS_SMALL_MAX, once the process
+ * is set up: sets the thread up on its first call, reports a bad free
+ * list head of the current slab, else refills.  Finds the class again
+ * itself: passing it would cost the fast path a register move. */
 void *heap_alloc_slow(size_t size);
 /* p passed slab_is_block_start(s, p) and s is not h's. */
 void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn);
 void heap_slab_emptied(struct heap *h, struct slab *s);
-NORETURN void diag_invalid_pointer(const char *fn, const void *p);
 /* free()'s fatal ends: p is not a block hakmem handed out, or is the
  * block last freed.  They never return, but are not declared noreturn:
  * free reaches them by a tail jump, where a call to a noreturn function
  * would make every free align the stack first. */
 COLD void heap_free_invalid(void *p, const char *fn);
 COLD void heap_free_twice(void *p, const char *fn);
-
-/* size must be <= SIZE_CLASS_SMALL_MAX and cls its class.  The slow path also
- * reports a bad free list head of the current slab. */
-ALWAYS_INLINE void *heap_alloc(size_t size, unsigned cls)
-{
-    void *b = slab_take_or_null(heap_tls->current[cls], size);
-    if (likely(b != NULL))
-        return b;
-    return heap_alloc_slow(size);
-}
 
 /* p lies in a SuperSlab chunk. */
 ALWAYS_INLINE void heap_free_small(void *p, const char *fn)

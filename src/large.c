@@ -10,9 +10,8 @@
 #include "large.h"
 
 #include "chunk_map.h"
-#include "debug_log.h"
+#include "diag.h"
 #include "env.h"
-#include "heap.h"
 #include "lock.h"
 #include "os_pages.h"
 #include "stats.h"

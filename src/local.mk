@@ -1,12 +1,34 @@
-## src/local.mk - the library, layer by layer:
-## OS pages -> SuperSlab -> slab -> thread heap -> public API.
+## src/local.mk - the library.
+##
+## The layers, top down.  A file includes only its own module's header
+## and the headers of modules on lower lines (config.h and system headers
+## aside, and the public hakmem.h from the api line up).  The one
+## exception: heap.c and large.c include stats.h, to sample the in-use
+## peak where memory grows (stats_sample_peak).  tests/layers.sh checks
+## both lists.
+src_layers = \
+	override \
+	api,stats,check \
+	process \
+	heap,large \
+	superslab \
+	slab \
+	size_class \
+	chunk_map \
+	os_pages \
+	lock \
+	diag \
+	env \
+	output \
+	internal
+src_layer_exceptions = heap.c:stats.h large.c:stats.h
 
 # Everything is built once into a convenience library, so white-box tests
 # can link the internals statically; libhakmem.la adds the version script.
 noinst_LTLIBRARIES += src/libhakmem-core.la
 HAKMEM_CORE_SOURCES = \
 	src/internal.h \
-	src/debug_log.h src/diag.c src/diag.h \
+	src/diag.c src/diag.h \
 	src/output.c src/output.h \
 	src/lock.h src/lock.c \
 	src/env.c src/env.h \

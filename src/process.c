@@ -1,22 +1,23 @@
-/* process.c - one-time initialisation (safe before main, from any
- * thread), pthread_atfork handlers, and the destructor that prints
- * statistics at exit when HAKMEM_STATS asks for them. */
+/* process.c - one-time process set-up (safe before main, from any
+ * thread), the pthread_atfork handlers, and the debug-guard build's
+ * fault reporter. */
 #define _GNU_SOURCE
 #include "internal.h"
 
 #include "process.h"
 
-#include "debug_log.h"
+#include "chunk_map.h"
 #include "diag.h"
 #include "env.h"
 #include "heap.h"
 #include "lock.h"
-#include "slab.h"
-#include "stats.h"
+#include "output.h"
 #include "superslab.h"
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <string.h>
 #include <unistd.h>
 
 int process_init_state;
@@ -30,6 +31,42 @@ static void atfork_child(void)
     lock_all_postfork_child();
     heap_fork_child();
 }
+
+#ifdef HAKMEM_DEBUG_GUARDS
+static void fault_handler(int sig, siginfo_t *info, void *ctx)
+{
+    (void)ctx;
+    const void *addr = info->si_addr;
+    unsigned kind = chunk_kind_of(addr);
+    output_stderr("hakmem-debug: %s at address %p, %s\n", sig == SIGSEGV ? "SIGSEGV" : "SIGBUS",
+                  addr,
+                  kind == CHUNK_SUPERSLAB ? "inside a hakmem SuperSlab"
+                  : kind != CHUNK_NONE    ? "inside a hakmem large block"
+                                          : "not in hakmem's memory");
+    /* Re-raise with the default action so the process dies as it would
+     * have (core dump, exit status). */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Debug-guard builds: says whether a SIGSEGV or SIGBUS hit hakmem's
+ * memory, where the program has not installed a handler of its own. */
+static void install_fault_reporter(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = fault_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    struct sigaction old;
+    if (sigaction(SIGSEGV, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+        sigaction(SIGSEGV, &sa, NULL);
+    if (sigaction(SIGBUS, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+        sigaction(SIGBUS, &sa, NULL);
+}
+#else
+static void install_fault_reporter(void) {}
+#endif
 
 void process_init_slow(void)
 {
@@ -45,7 +82,7 @@ void process_init_slow(void)
     env_read = env_init();
     ss_set_cache_limit(env_settings.cache_bytes / SS_CACHE_SHARE);
     heap_process_init();
-    diag_install_fault_handler();
+    install_fault_reporter();
     store_release(&process_init_state, 2);
     init_running_here = false;
     /* May allocate: after the state says the allocator is ready. */
@@ -58,15 +95,4 @@ __attribute__((constructor)) static void process_ctor(void)
     process_init();
     if (!env_read && (env_read = env_init()))
         ss_set_cache_limit(env_settings.cache_bytes / SS_CACHE_SHARE);
-}
-
-__attribute__((destructor)) static void process_dtor(void)
-{
-    DIAG_LOG("hakmem shutting down in process %d", (int)getpid());
-    for (int i = 0; i < LOCK_COUNT; i++)
-        DIAG_LOG("lock %-10s %llu acquisitions, %llu contended", lock_table[i].name,
-                      (unsigned long long)load_relaxed(&lock_table[i].acquisitions),
-                      (unsigned long long)load_relaxed(&lock_table[i].contended));
-    if (env_settings.stats != ENV_STATS_OFF)
-        stats_print_at_exit(env_settings.stats == ENV_STATS_JSON);
 }

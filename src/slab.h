@@ -19,7 +19,7 @@
 
 #include "internal.h"
 
-#include "debug_log.h"
+#include "diag.h"
 
 #define SLAB_UNIT_SHIFT 16
 #define SLAB_UNIT_SIZE ((size_t)1 << SLAB_UNIT_SHIFT)

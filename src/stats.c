@@ -5,6 +5,8 @@
 
 #include "stats.h"
 
+#include "diag.h"
+#include "env.h"
 #include "hakmem.h"
 #include "heap.h"
 #include "large.h"
@@ -15,6 +17,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 static int64_t in_use_large;
 static int64_t in_use_peak;
@@ -241,4 +244,15 @@ static int stats_print(FILE *fp, int json)
 HAK_API int hak_stats_print(FILE *fp) { return stats_print(fp, 0); }
 HAK_API int hak_stats_print_json(FILE *fp) { return stats_print(fp, 1); }
 
-void stats_print_at_exit(int json) { (void)stats_print(stderr, json); }
+/* At exit: the statistics HAKMEM_STATS asks for, and (debug-guard
+ * builds, HAKMEM_VERBOSE=1) the lock counts. */
+__attribute__((destructor)) static void stats_at_exit(void)
+{
+    DIAG_LOG("hakmem shutting down in process %d", (int)getpid());
+    for (int i = 0; i < LOCK_COUNT; i++)
+        DIAG_LOG("lock %-10s %llu acquisitions, %llu contended", lock_table[i].name,
+                 (unsigned long long)load_relaxed(&lock_table[i].acquisitions),
+                 (unsigned long long)load_relaxed(&lock_table[i].contended));
+    if (env_settings.stats != ENV_STATS_OFF)
+        (void)stats_print(stderr, env_settings.stats == ENV_STATS_JSON);
+}

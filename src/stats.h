@@ -13,6 +13,5 @@ void stats_large_in_use_add(int64_t delta);
 /* Fills a complete, current-version struct hak_stats; the caller holds
  * LOCK_STATS. */
 void stats_collect(struct hak_stats *st);
-void stats_print_at_exit(int json);
 
 #endif /* HAKMEM_STATS_H */

@@ -80,13 +80,15 @@ TESTS += \
 	tests/exported-symbols.sh \
 	tests/debug-strings.sh \
 	tests/stats-env.sh \
-	tests/preload.sh
+	tests/preload.sh \
+	tests/layers.sh
 EXTRA_DIST += \
 	tests/exported-symbols.sh \
 	tests/exported-symbols.txt \
 	tests/debug-strings.sh \
 	tests/stats-env.sh \
 	tests/preload.sh \
+	tests/layers.sh \
 	tests/preload-work.py \
 	tests/preload-work.pl \
 	tests/preload-cxx.cc
