@@ -48,7 +48,7 @@ static void check_superslab(struct superslab *ss, void *arg)
         }
         for (unsigned i = 1; i < s->units; i++) {
             const struct slab *t = &ss->slabs[u + i];
-            if (t->back != SS_BACK(i) || ((ss->h.free_units >> (u + i)) & 1u)) {
+            if (t->back != SLAB_BACK(i) || ((ss->h.free_units >> (u + i)) & 1u)) {
                 diag_report("hak_check: SuperSlab %p unit %u: bad span link", (void *)ss, u + i);
                 cs->problems++;
             }

@@ -49,36 +49,27 @@ static pthread_key_t heap_key;
 
 /* ---- the abandoned lists (doubly linked, NULL-terminated) ------------- */
 
-static void slab_list_push(struct slab **list, struct slab *s)
+static void abandoned_link(struct slab *s)
 {
+    struct slab **list = &abandoned[s->cls];
     s->prev = NULL;
     s->next = *list;
     if (s->next)
         s->next->prev = s;
     *list = s;
-}
-
-static void slab_list_unlink(struct slab **list, struct slab *s)
-{
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        *list = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->next = s->prev = NULL;
-}
-
-static void abandoned_link(struct slab *s)
-{
-    slab_list_push(&abandoned[s->cls], s);
     s->listed = 1;
     owner_add(&abandoned_count[s->cls], 1);
 }
 
 static void abandoned_unlink(struct slab *s)
 {
-    slab_list_unlink(&abandoned[s->cls], s);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        abandoned[s->cls] = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
     s->listed = 0;
     owner_add(&abandoned_count[s->cls], (uint32_t)-1);
 }
@@ -110,7 +101,7 @@ static void heap_drain(struct heap *h, struct slab *s)
 /* Gives up a slab the caller owns (self is its owner id): released when
  * nothing in it is live, else listed as abandoned and parked, so that an
  * allocating thread can adopt it or a freeing thread reclaim it. */
-static void slab_abandon(struct slab *s, uint64_t self)
+static void heap_abandon_slab(struct slab *s, uint64_t self)
 {
     (void)slab_drain(s, self);
     if (s->used == 0) {
@@ -134,7 +125,7 @@ static void slab_abandon(struct slab *s, uint64_t self)
 }
 
 /* Called once the caller's CAS cleared SLAB_PARKED: it owns s now. */
-static void slab_after_claim(struct slab *s, uint64_t self)
+static void heap_claimed(struct slab *s, uint64_t self)
 {
     store_relaxed(&s->owner, self);
     if (s->listed) {
@@ -219,7 +210,7 @@ static void ring_unlink(struct heap *h, struct slab *s)
 
 /* A block from s: its free list, else what other threads freed into it,
  * else newly carved blocks. */
-static void *slab_take_drained(struct heap *h, struct slab *s, size_t size)
+static void *heap_take_from(struct heap *h, struct slab *s, size_t size)
 {
     void *b = slab_take(s, size);
     if (b != NULL)
@@ -236,7 +227,7 @@ static NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
     void *b;
 
     if (s != &sentinel_slab) {
-        if ((b = slab_take_drained(h, s, size)) != NULL)
+        if ((b = heap_take_from(h, s, size)) != NULL)
             return b;
         h->current[cls] = &sentinel_slab;
         ring_insert_tail(h, s);
@@ -244,7 +235,7 @@ static NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
     /* The ring from its oldest end: slabs that local and remote frees have
      * refilled since they were current.  Full ones rotate to the tail. */
     for (unsigned scanned = 0; (s = h->owned[cls]) != NULL && scanned < HEAP_SCAN_MAX; scanned++) {
-        if ((b = slab_take_drained(h, s, size)) != NULL) {
+        if ((b = heap_take_from(h, s, size)) != NULL) {
             ring_unlink(h, s);
             h->current[cls] = s;
             return b;
@@ -259,7 +250,7 @@ static NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
         h->owned[cls] = s->next;
     }
     while ((s = heap_adopt(h, cls)) != NULL) {
-        if ((b = slab_take_drained(h, s, size)) != NULL) {
+        if ((b = heap_take_from(h, s, size)) != NULL) {
             h->current[cls] = s;
             stats_sample_peak();
             return b;
@@ -329,10 +320,10 @@ static void heap_retire(struct heap *h)
         struct slab *s = h->current[c];
         h->current[c] = &sentinel_slab;
         if (s != &sentinel_slab)
-            slab_abandon(s, h->id);
+            heap_abandon_slab(s, h->id);
         while ((s = h->owned[c]) != NULL) {
             ring_unlink(h, s);
-            slab_abandon(s, h->id);
+            heap_abandon_slab(s, h->id);
         }
     }
     lock_acquire(HEAPS_LOCK);
@@ -364,24 +355,6 @@ void heap_thread_exit(void *arg)
     tls_heap_retired = true;
     h->busy = 1;
     heap_retire(h);
-}
-
-/* A fork child's copy of a slab of a vanished thread that may have been
- * inside a fast path: its lists are whole (each push and pop is one
- * store), but `used` may be one off.  Recounts it from the lists; blocks
- * the vanished thread held count as used, so they are never reused.
- * False when the free list is not sound. */
-static bool slab_recount(struct slab *s)
-{
-    uint32_t nfree = 0;
-    for (void **b = s->free; b != NULL; b = b[0])
-        if (!slab_is_carved_block(s, b) || ++nfree > s->capacity)
-            return false;
-    uint32_t carved = (uint32_t)((size_t)(s->carved - s->start) / s->block_size);
-    if (nfree > carved)
-        return false;
-    owner_store(&s->used, carved - nfree);
-    return true;
 }
 
 static bool heap_recount(struct heap *h)
@@ -537,11 +510,11 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn)
     /* The push cleared SLAB_PARKED: this thread owns s now (reclaim on
      * free).  Claim first, then drain. */
     if (h == NULL) {
-        slab_after_claim(s, 0);
-        slab_abandon(s, 0);
+        heap_claimed(s, 0);
+        heap_abandon_slab(s, 0);
         return;
     }
-    slab_after_claim(s, h->id);
+    heap_claimed(s, h->id);
     owner_add(&h->c.reclaimed, 1);
     heap_drain(h, s);
     if (s->used == 0) {
@@ -575,7 +548,7 @@ void heap_totals_read(struct heap_totals *t)
     t->reclaimed = load_relaxed(&sum.reclaimed);
 }
 
-static int slab_check_owned(struct heap *h, struct slab *s, unsigned cls)
+static int heap_check_slab(struct heap *h, struct slab *s, unsigned cls)
 {
     if (chunk_kind_of(s) != CHUNK_SUPERSLAB || ss_of(s)->h.magic != SS_MAGIC) {
         diag_report("hak_check: slab %p of heap %llu is not in a SuperSlab", (void *)s,
@@ -589,17 +562,17 @@ static int slab_check_owned(struct heap *h, struct slab *s, unsigned cls)
                    s->used, s->capacity);
         return 1;
     }
-    uint32_t n = 0;
-    for (void **b = s->free; b != NULL; b = b[0]) {
-        if (!slab_is_carved_block(s, b) || ++n > s->capacity) {
-            diag_report("hak_check: slab %p: bad free list entry %p", (void *)s, (void *)b);
-            return 1;
-        }
+    void *bad = NULL;
+    uint32_t n = slab_free_list_length(s, &bad), carved = slab_carved_count(s);
+    if (n == SLAB_LIST_BAD && bad != NULL) {
+        diag_report("hak_check: slab %p: bad free list entry %p", (void *)s, bad);
+        return 1;
     }
-    uint32_t carved = (uint32_t)((size_t)(s->carved - s->start) / s->block_size);
+    if (n == SLAB_LIST_BAD)
+        n = carved + 1; /* a cycle: more than the carved blocks */
     if (n > carved || s->used > carved - n) {
         diag_report("hak_check: slab %p: %u free + %u used > %u carved", (void *)s, n, s->used,
-                   carved);
+                    carved);
         return 1;
     }
     return 0;
@@ -613,10 +586,10 @@ int heap_check_own(void)
         return 0;
     for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++) {
         if (h->current[c] != &sentinel_slab)
-            problems += slab_check_owned(h, h->current[c], c);
+            problems += heap_check_slab(h, h->current[c], c);
         struct slab *s = h->owned[c];
         for (uint32_t i = 0; s != NULL && i < h->owned_count[c]; i++, s = s->next)
-            problems += slab_check_owned(h, s, c);
+            problems += heap_check_slab(h, s, c);
     }
     return problems;
 }

@@ -4,6 +4,8 @@
 
 #include "slab.h"
 
+#include "size_class.h"
+
 #include <string.h>
 
 /* Debug builds: every block of a remote chain was handed out, and the
@@ -89,16 +91,80 @@ bool slab_carve(struct slab *s)
     return true;
 }
 
+void slab_init(struct slab *s, char *start, unsigned cls, uint64_t heap_id)
+{
+    unsigned k = size_class_units[cls];
+    uint32_t bs = size_class_bytes[cls];
+    for (unsigned i = 1; i < k; i++)
+        s[i].back = SLAB_BACK(i);
+    s->block_size = bs;
+    s->capacity = (uint32_t)(((size_t)k << SLAB_UNIT_SHIFT) / bs);
+    s->div_magic = UINT64_MAX / bs + 1;
+    s->span = s->capacity * bs;
+    s->start = start;
+    s->cls = (uint8_t)cls;
+    s->units = (uint8_t)k;
+    s->back = 0;
+    s->listed = 0;
+    s->free = NULL;
+    s->carved = s->start;
+    owner_store(&s->used, 0);
+    s->allocs = s->requested = s->drained = 0;
+    s->next = s->prev = NULL;
+    store_relaxed(&s->remote, 0);
+    store_relaxed(&s->owner, heap_id);
+}
+
+void slab_clear(struct slab *s)
+{
+    for (unsigned i = 0, k = s->units; i < k; i++) {
+        struct slab *u = &s[i];
+        u->back = 0;
+        u->block_size = 0;
+        u->capacity = 0;
+        u->div_magic = 0;
+        u->span = 0;
+        u->start = NULL;
+        u->carved = NULL;
+        store_relaxed(&u->owner, 0);
+        store_relaxed(&u->remote, 0);
+    }
+}
+
+uint32_t slab_free_list_length(const struct slab *s, void **bad)
+{
+    uint32_t carved = slab_carved_count(s), n = 0;
+    for (void **b = s->free; b != NULL; b = b[0]) {
+        if (unlikely(!slab_is_carved_block(s, b))) {
+            *bad = b;
+            return SLAB_LIST_BAD;
+        }
+        if (unlikely(++n > carved)) {
+            *bad = NULL;
+            return SLAB_LIST_BAD;
+        }
+    }
+    return n;
+}
+
+bool slab_recount(struct slab *s)
+{
+    void *bad = NULL;
+    uint32_t nfree = slab_free_list_length(s, &bad);
+    if (nfree == SLAB_LIST_BAD)
+        return false;
+    owner_store(&s->used, slab_carved_count(s) - nfree);
+    return true;
+}
+
 void slab_check_empty(struct slab *s)
 {
-    uint32_t carved = (uint32_t)((size_t)(s->carved - s->start) / s->block_size), n = 0;
-    for (void **b = s->free; b != NULL; b = b[0]) {
-        if (unlikely(!slab_is_carved_block(s, b)))
-            diag_fatal("corrupted free list of slab %p (%p is not one of its blocks)", (void *)s,
-                      (void *)b);
-        if (unlikely(++n > carved))
-            diag_fatal("double free detected: the free list of slab %p has a cycle", (void *)s);
-    }
+    void *bad = NULL;
+    uint32_t carved = slab_carved_count(s), n = slab_free_list_length(s, &bad);
+    if (unlikely(n == SLAB_LIST_BAD && bad != NULL))
+        diag_fatal("corrupted free list of slab %p (%p is not one of its blocks)", (void *)s, bad);
+    if (unlikely(n == SLAB_LIST_BAD))
+        diag_fatal("double free detected: the free list of slab %p has a cycle", (void *)s);
     if (unlikely(n != carved))
         diag_fatal("double free detected: slab %p is empty by count with %u of %u blocks free",
                   (void *)s, n, carved);

@@ -70,6 +70,17 @@ struct slab {
 
 _Static_assert(sizeof(struct slab) == (size_t)1 << SLAB_META_SHIFT, "SLAB_META_SHIFT");
 
+/* The value of `back` for the unit i units past its slab's head. */
+#define SLAB_BACK(i) ((uint16_t)((unsigned)(i) << SLAB_META_SHIFT))
+
+/* Sets up the metadata of a fresh slab of class cls at start, owned by
+ * heap_id: s and the size_class_units[cls] - 1 unit entries after it
+ * (SuperSlab lock held). */
+void slab_init(struct slab *s, char *start, unsigned cls, uint64_t heap_id);
+/* Clears the metadata of the empty slab s and of its other units, so
+ * that no pointer into them passes as a block (SuperSlab lock held). */
+void slab_clear(struct slab *s);
+
 /* Word 1 of every block on a free list holds this key; a live block never
  * does (it is cleared when the block is handed out).  A constant, so the
  * checks cost no load: it guards against bugs, not attackers.  Its high
@@ -214,6 +225,26 @@ ALWAYS_INLINE void *slab_take_or_null(struct slab *s, size_t size)
  * Done a page at a time, and only once nothing came back from other
  * threads, so memory is touched only as the slab's live blocks need it. */
 bool slab_carve(struct slab *s);
+
+/* Blocks carved so far. */
+ALWAYS_INLINE uint32_t slab_carved_count(const struct slab *s)
+{
+    return (uint32_t)((size_t)(slab_carved(s) - s->start) / s->block_size);
+}
+
+/* The length of s's free list, walked by its owner (or the only thread
+ * left): SLAB_LIST_BAD when the list holds a pointer that is not a carved
+ * block of s (*bad is set to it) or is longer than the carved blocks, a
+ * cycle (*bad is NULL).  The one walk of a whole free list. */
+#define SLAB_LIST_BAD UINT32_MAX
+uint32_t slab_free_list_length(const struct slab *s, void **bad);
+
+/* A fork child's copy of a slab of a vanished thread that may have been
+ * inside a fast path: its lists are whole (each push and pop is one
+ * store), but `used` may be one off.  Recounts it from the free list;
+ * blocks the vanished thread held count as used, so they are never
+ * reused.  False when the free list is not sound. */
+bool slab_recount(struct slab *s);
 
 /* Releasing an empty slab: every carved block is on its free list once.
  * A double free that went unnoticed (a remote chain is not walked) shows

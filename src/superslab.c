@@ -177,31 +177,6 @@ static void ss_decay(struct superslab **doomed)
             ss_purge_dirty(ss);
 }
 
-static void slab_init(struct superslab *ss, unsigned unit, unsigned cls, uint64_t heap_id)
-{
-    unsigned k = size_class_units[cls];
-    uint32_t bs = size_class_bytes[cls];
-    struct slab *s = &ss->slabs[unit];
-    for (unsigned i = 1; i < k; i++)
-        ss->slabs[unit + i].back = SS_BACK(i);
-    s->block_size = bs;
-    s->capacity = (uint32_t)(((size_t)k << SLAB_UNIT_SHIFT) / bs);
-    s->div_magic = UINT64_MAX / bs + 1;
-    s->span = s->capacity * bs;
-    s->start = (char *)ss + ((size_t)unit << SLAB_UNIT_SHIFT);
-    s->cls = (uint8_t)cls;
-    s->units = (uint8_t)k;
-    s->back = 0;
-    s->listed = 0;
-    s->free = NULL;
-    s->carved = s->start;
-    owner_store(&s->used, 0);
-    s->allocs = s->requested = s->drained = 0;
-    s->next = s->prev = NULL;
-    store_relaxed(&s->remote, 0);
-    store_relaxed(&s->owner, heap_id);
-}
-
 struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hint)
 {
     unsigned k = size_class_units[cls];
@@ -243,7 +218,7 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
     }
     ss_move(ss, ss->h.free_units ? SS_LIST_AVAIL : SS_LIST_FULL);
     ss_class_slabs[cls]++;
-    slab_init(ss, unit, cls, heap_id);
+    slab_init(&ss->slabs[unit], (char *)ss + ((size_t)unit << SLAB_UNIT_SHIFT), cls, heap_id);
     *hint = ss;
     lock_release(SS_LOCK);
     ss_unmap_doomed(doomed);
@@ -264,18 +239,7 @@ void ss_slab_release(struct slab *s)
     ss_released_allocs[s->cls] += s->allocs;
     ss_released_frees[s->cls] += s->allocs - s->drained; /* used is 0 */
     ss_released_requested += s->requested;
-    for (unsigned i = 0; i < k; i++) {
-        struct slab *u = &ss->slabs[unit + i];
-        u->back = 0;
-        u->block_size = 0;
-        u->capacity = 0;
-        u->div_magic = 0;
-        u->span = 0;
-        u->start = NULL;
-        u->carved = NULL;
-        store_relaxed(&u->owner, 0);
-        store_relaxed(&u->remote, 0);
-    }
+    slab_clear(s);
     ss->h.free_units |= bits;
     ss->h.dirty_units |= bits;
     ss->h.freed_ms = (uint32_t)clock_now_ms();

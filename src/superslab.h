@@ -55,9 +55,6 @@ ALWAYS_INLINE struct slab *slab_of(const void *p)
     return (struct slab *)((uintptr_t)u - u->back);
 }
 
-/* The value of `back` for the unit i units past its slab's head. */
-#define SS_BACK(i) ((uint16_t)((unsigned)(i) << SLAB_META_SHIFT))
-
 /* Carves a fresh slab of class cls owned by heap_id; NULL when out of
  * memory.  `hint` is the heap's preferred SuperSlab, updated. */
 struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hint);
