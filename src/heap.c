@@ -104,6 +104,8 @@ static void heap_drain(struct heap *h, struct slab *s)
 static void heap_abandon_slab(struct slab *s, uint64_t self)
 {
     (void)slab_drain(s, self);
+    if (DIAG_GUARDS_ON)
+        slab_assert_free_list(s);
     if (s->used == 0) {
         ss_slab_release(s);
         return;
@@ -155,6 +157,8 @@ static struct slab *heap_adopt(struct heap *h, unsigned cls)
     store_relaxed(&s->owner, h->id);
     owner_add(&h->c.adopted, 1);
     heap_drain(h, s);
+    if (DIAG_GUARDS_ON)
+        slab_assert_free_list(s);
     return s;
 }
 
@@ -243,6 +247,8 @@ static NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
         if (h->owned_count[cls] > HEAP_OWNED_KEEP &&
             h->owned_count[cls] * s->capacity > HEAP_OWNED_KEEP_BLOCKS) {
             ring_unlink(h, s);
+            if (DIAG_GUARDS_ON)
+                slab_assert_free_list(s);
             if (!slab_try_park(s, h->id))
                 ring_insert_head(h, s); /* a remote free just arrived */
             continue;
@@ -464,6 +470,7 @@ static void test_drain_unowned(struct slab *s)
     tail[0] = s->free; /* races with the owner's own pops and pushes */
     s->free = head;
     owner_store(&s->used, s->used - SLAB_REMOTE_COUNT(w));
+    s->free_count += SLAB_REMOTE_COUNT(w);
 }
 #endif
 
@@ -517,6 +524,8 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn)
     heap_claimed(s, h->id);
     owner_add(&h->c.reclaimed, 1);
     heap_drain(h, s);
+    if (DIAG_GUARDS_ON)
+        slab_assert_free_list(s);
     if (s->used == 0) {
         store_relaxed(&s->owner, 0);
         ss_slab_release(s);

@@ -99,6 +99,10 @@ ALWAYS_INLINE void heap_free_small(void *p, const char *fn)
         s->free = b;
         uint32_t used = s->used - 1;
         owner_store(&s->used, used);
+        if (DIAG_GUARDS_ON) {
+            s->free_count++;
+            slab_assert_counts(s);
+        }
         if (unlikely(used == 0) && s != h->current[s->cls])
             heap_slab_emptied(h, s);
         return;

@@ -51,6 +51,10 @@ uint32_t slab_drain_chain(struct slab *s, uintptr_t w)
     s->free = head;
     owner_store(&s->used, s->used - n);
     owner_add(&s->drained, n);
+    if (DIAG_GUARDS_ON) {
+        s->free_count += n;
+        slab_assert_counts(s);
+    }
     return n;
 }
 
@@ -86,8 +90,13 @@ bool slab_carve(struct slab *s)
         block[0] = b + bs < stop ? (void *)(b + bs) : NULL;
         block[1] = (void *)SLAB_FREE_KEY;
     }
+    DIAG_ASSERT(s->free == NULL, "carve into slab %p with a free list", (void *)s);
     s->free = (void *)c;
     store_relaxed(&s->carved, (char *)stop);
+    if (DIAG_GUARDS_ON) {
+        s->free_count = (uint32_t)((stop - c) / bs);
+        slab_assert_counts(s);
+    }
     return true;
 }
 
@@ -109,6 +118,7 @@ void slab_init(struct slab *s, char *start, unsigned cls, uint64_t heap_id)
     s->free = NULL;
     s->carved = s->start;
     owner_store(&s->used, 0);
+    s->free_count = 0;
     s->allocs = s->requested = s->drained = 0;
     s->next = s->prev = NULL;
     store_relaxed(&s->remote, 0);
@@ -154,8 +164,25 @@ bool slab_recount(struct slab *s)
     if (nfree == SLAB_LIST_BAD)
         return false;
     owner_store(&s->used, slab_carved_count(s) - nfree);
+    s->free_count = nfree;
     return true;
 }
+
+#ifdef HAKMEM_DEBUG_GUARDS
+void slab_assert_free_list(const struct slab *s)
+{
+    void *bad = NULL;
+    uint32_t n = slab_free_list_length(s, &bad);
+    if (n == SLAB_LIST_BAD)
+        diag_fatal("slab %p: free list holds %p, not a carved block, or has a cycle", (const void *)s,
+                   bad);
+    DIAG_ASSERT(n == s->free_count, "slab %p: free list of %u blocks, counted %u", (const void *)s,
+                n, s->free_count);
+    slab_assert_counts(s);
+}
+#else
+void slab_assert_free_list(const struct slab *s) { (void)s; }
+#endif
 
 void slab_check_empty(struct slab *s)
 {

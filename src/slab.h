@@ -55,6 +55,7 @@ struct slab {
     /* Owner-only state, on its own cache line. */
     void *free ALIGNED(CACHELINE); /* local free list */
     uint32_t used;                         /* blocks out, from the owner's view */
+    uint32_t free_count;                   /* free list length (debug-guard builds) */
     struct slab *next, *prev;              /* owner's ring, or abandoned list */
     /* Statistics, counted here because allocation writes this line anyway
      * (per-class arrays elsewhere cost Larson ~10%): blocks handed out,
@@ -81,6 +82,20 @@ void slab_init(struct slab *s, char *start, unsigned cls, uint64_t heap_id);
  * that no pointer into them passes as a block (SuperSlab lock held). */
 void slab_clear(struct slab *s);
 
+/* The count equation of a slab, from its owner's view:
+ *     used + (free list length) == (blocks carved)
+ * where `used` counts the blocks out, those other threads freed and the
+ * owner has not drained yet included (so the remote count is at most
+ * used).  Debug-guard builds keep the length in free_count and assert the
+ * equation wherever a count changes (slab_assert_counts), and walk the
+ * list to confirm free_count where the slab changes hands
+ * (slab_assert_free_list). */
+#define slab_assert_counts(s)                                                                      \
+    DIAG_ASSERT((s)->used + (s)->free_count == slab_carved_count(s),                               \
+                "slab %p: %u used + %u free != %u carved", (void *)(s), (s)->used,                \
+                (s)->free_count, slab_carved_count(s))
+void slab_assert_free_list(const struct slab *s);
+
 /* Word 1 of every block on a free list holds this key; a live block never
  * does (it is cleared when the block is handed out).  A constant, so the
  * checks cost no load: it guards against bugs, not attackers.  Its high
@@ -100,6 +115,12 @@ NORETURN void slab_bad_free_block(struct slab *s, void *b);
 ALWAYS_INLINE char *slab_carved(const struct slab *s)
 {
     return load_relaxed(&s->carved);
+}
+
+/* Blocks carved so far. */
+ALWAYS_INLINE uint32_t slab_carved_count(const struct slab *s)
+{
+    return (uint32_t)((size_t)(slab_carved(s) - s->start) / s->block_size);
 }
 
 /* For p in s's units: true when p is a multiple of the block size past
@@ -215,6 +236,10 @@ ALWAYS_INLINE void *slab_take_or_null(struct slab *s, size_t size)
         slab_debug_check_poison(s, b);
     b[1] = NULL; /* no stale double-free key in a live block */
     owner_store(&s->used, s->used + 1);
+    if (DIAG_GUARDS_ON) {
+        s->free_count--;
+        slab_assert_counts(s);
+    }
     owner_add(&s->allocs, 1);
     owner_add(&s->requested, size);
     return b;
@@ -225,12 +250,6 @@ ALWAYS_INLINE void *slab_take_or_null(struct slab *s, size_t size)
  * Done a page at a time, and only once nothing came back from other
  * threads, so memory is touched only as the slab's live blocks need it. */
 bool slab_carve(struct slab *s);
-
-/* Blocks carved so far. */
-ALWAYS_INLINE uint32_t slab_carved_count(const struct slab *s)
-{
-    return (uint32_t)((size_t)(slab_carved(s) - s->start) / s->block_size);
-}
 
 /* The length of s's free list, walked by its owner (or the only thread
  * left): SLAB_LIST_BAD when the list holds a pointer that is not a carved

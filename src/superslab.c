@@ -61,6 +61,48 @@ static void ss_move(struct superslab *ss, enum ss_list list)
     ss_list_push(ss, list);
 }
 
+/* The unit bookkeeping of one SuperSlab, asserted in debug-guard builds
+ * wherever it changes: unit 0 (the header) is never free, only free
+ * units are dirty, and the list it is on matches its free units (a list
+ * of none while it is being moved or unmapped). */
+static void ss_assert_units(const struct superslab *ss)
+{
+    uint32_t free_units = ss->h.free_units;
+    DIAG_ASSERT(!(free_units & 1u), "SuperSlab %p: header unit marked free", (const void *)ss);
+    DIAG_ASSERT(!(ss->h.dirty_units & ~free_units), "SuperSlab %p: dirty units %#x not free (%#x)",
+                (const void *)ss, ss->h.dirty_units, free_units);
+    DIAG_ASSERT(ss->h.list == SS_LIST_NONE ||
+                    ss->h.list == (free_units == SS_ALL_UNITS ? SS_LIST_CACHE
+                                   : free_units               ? SS_LIST_AVAIL
+                                                              : SS_LIST_FULL),
+                "SuperSlab %p: on list %u with free units %#x", (const void *)ss, ss->h.list,
+                free_units);
+    (void)free_units;
+}
+
+/* The totals kept beside the lists: SuperSlabs live and cached, dirty
+ * bytes.  A walk of every SuperSlab, so asserted only where the
+ * figures are read (ss_stats_read) and at the decay pass (once a
+ * second at most). */
+static void ss_assert_totals(void)
+{
+#ifdef HAKMEM_DEBUG_GUARDS
+    uint64_t live = 0, cached = 0;
+    size_t dirty = 0;
+    for (int l = SS_LIST_AVAIL; l <= SS_LIST_CACHE; l++)
+        for (const struct superslab *ss = ss_lists[l]; ss != NULL; ss = ss->h.next) {
+            ss_assert_units(ss);
+            *(l == SS_LIST_CACHE ? &cached : &live) += 1;
+            dirty += (size_t)__builtin_popcount(ss->h.dirty_units) << SLAB_UNIT_SHIFT;
+        }
+    DIAG_ASSERT(live == ss_live_count && cached == ss_cached_count && dirty == ss_dirty_bytes,
+                "SuperSlab totals: %llu live, %llu cached, %zu dirty bytes; counted %llu, %llu, %zu",
+                (unsigned long long)live, (unsigned long long)cached, dirty,
+                (unsigned long long)ss_live_count, (unsigned long long)ss_cached_count,
+                ss_dirty_bytes);
+#endif
+}
+
 /* First unit of a run of k units set in mask, or 0 (unit 0 is never free). */
 static unsigned ss_find_run_in(uint32_t mask, unsigned k)
 {
@@ -165,6 +207,7 @@ static void ss_decay(struct superslab **doomed)
     if (now - ss_decayed_ms < SS_IDLE_MS || (ss_dirty_bytes == 0 && ss_cached_count == 0))
         return;
     ss_decayed_ms = now;
+    ss_assert_totals();
     struct superslab *ss, *next;
     for (ss = ss_lists[SS_LIST_CACHE]; ss != NULL; ss = next) {
         next = ss->h.next;
@@ -211,12 +254,15 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
         unit = 1;
     }
     uint32_t bits = ((k == 32 ? 0xffffffffu : (1u << k) - 1u)) << unit;
+    DIAG_ASSERT((ss->h.free_units & bits) == bits, "SuperSlab %p: units %#x taken, not all free (%#x)",
+                (void *)ss, bits, ss->h.free_units);
     ss->h.free_units &= ~bits;
     if (ss->h.dirty_units & bits) {
         ss_dirty_bytes -= (size_t)__builtin_popcount(ss->h.dirty_units & bits) << SLAB_UNIT_SHIFT;
         ss->h.dirty_units &= ~bits;
     }
     ss_move(ss, ss->h.free_units ? SS_LIST_AVAIL : SS_LIST_FULL);
+    ss_assert_units(ss);
     ss_class_slabs[cls]++;
     slab_init(&ss->slabs[unit], (char *)ss + ((size_t)unit << SLAB_UNIT_SHIFT), cls, heap_id);
     *hint = ss;
@@ -235,6 +281,9 @@ void ss_slab_release(struct slab *s)
 
     slab_check_empty(s);
     lock_acquire(SS_LOCK);
+    DIAG_ASSERT(s->back == 0 && s->block_size != 0 && !(ss->h.free_units & bits),
+                "SuperSlab %p: release of units %#x, not a live slab (free units %#x)", (void *)ss,
+                bits, ss->h.free_units);
     ss_class_slabs[s->cls]--;
     ss_released_allocs[s->cls] += s->allocs;
     ss_released_frees[s->cls] += s->allocs - s->drained; /* used is 0 */
@@ -244,22 +293,22 @@ void ss_slab_release(struct slab *s)
     ss->h.dirty_units |= bits;
     ss->h.freed_ms = (uint32_t)clock_now_ms();
     ss_dirty_bytes += (size_t)k << SLAB_UNIT_SHIFT;
-    ss_decay(&doomed);
-
-    if (ss->h.free_units == SS_ALL_UNITS) {
+    bool all_free = ss->h.free_units == SS_ALL_UNITS;
+    if (all_free) {
         ss_list_remove(ss);
         ss_live_count--;
         ss_list_push(ss, SS_LIST_CACHE);
         ss_cached_count++;
-        if (ss_cached_count * SS_SIZE > ss_cache_limit)
-            ss_forget_cached(ss, &doomed);
-        else if (ss_dirty_bytes > ss_cache_limit)
-            ss_purge_dirty(ss);
     } else {
         ss_move(ss, SS_LIST_AVAIL);
-        if (ss_dirty_bytes > ss_cache_limit)
-            ss_purge_dirty(ss);
     }
+    ss_assert_units(ss);
+    /* ss itself was freed just now: the decay leaves it alone. */
+    ss_decay(&doomed);
+    if (all_free && ss_cached_count * SS_SIZE > ss_cache_limit)
+        ss_forget_cached(ss, &doomed);
+    else if (ss_dirty_bytes > ss_cache_limit)
+        ss_purge_dirty(ss);
     lock_release(SS_LOCK);
     ss_unmap_doomed(doomed);
 }
@@ -267,6 +316,7 @@ void ss_slab_release(struct slab *s)
 void ss_stats_read(struct ss_stats *st)
 {
     lock_acquire(SS_LOCK);
+    ss_assert_totals();
     st->live = ss_live_count;
     st->cached = ss_cached_count;
     for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++) {
