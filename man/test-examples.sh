@@ -46,7 +46,7 @@ for page in "$srcdir"/man/*.3; do
         grep -q '^#include <hakmem.h>' "$src" || continue
         n=$((n + 1))
         prog=${src%.c}
-        if ! out=$("$cc" -Wall -Wextra -Werror -I"$srcdir/include" -o "$prog" "$src" \
+        if ! out=$("$cc" -Wall -Wextra -Werror -Iinclude -o "$prog" "$src" \
             -L"$libdir" -lhakmem 2>&1); then
             failed=$((failed + 1))
             echo "FAIL: the example of $name does not compile:"

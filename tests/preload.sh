@@ -135,7 +135,7 @@ for c in ${CXX:-} g++ c++ clang++; do
   if have "$c"; then cxx=$c; break; fi
 done
 if [ -n "$cxx" ]; then
-  if "$cxx" -std=c++11 -O1 -pthread -I"$srcdir/include" -o "$tmp/cxx" \
+  if "$cxx" -std=c++11 -O1 -pthread -I"$builddir/include" -o "$tmp/cxx" \
        "$srcdir/tests/preload-cxx.cc" -ldl >"$tmp/cxx.log" 2>&1; then
     same cxx "$tmp/cxx"
     if ! HK_EXPECT_HAKMEM=1 LD_PRELOAD=$lib "$tmp/cxx" >/dev/null 2>"$tmp/cxx-hak.err"; then

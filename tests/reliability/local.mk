@@ -136,7 +136,7 @@ tests/reliability/fuzz_ops_fuzzer: $(HAKMEM_CORE_SOURCES) config.h \
 	  case $$f in src/override.c) ;; *.c) srcs="$$srcs $(srcdir)/$$f";; esac; \
 	done && \
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -DHAKMEM_BUILDING_LIBRARY -DHAKMEM_DEBUG_GUARDS=1 \
-	  -fvisibility=hidden -I$(top_builddir) -I$(top_srcdir)/include -I$(top_srcdir)/src \
+	  -fvisibility=hidden -I$(top_builddir) -I$(top_builddir)/include -I$(top_srcdir)/src \
 	  -pthread -o $@ $$srcs $(srcdir)/tests/reliability/fuzz_ops.c
 fuzz:
 	@FUZZ_CC='$(FUZZ_CC)' MAKE='$(MAKE)' $(SHELL) $(srcdir)/tests/reliability/run-fuzz.sh \
