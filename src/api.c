@@ -71,7 +71,7 @@ void *api_realloc(void *p, size_t size, const char *fn)
         /* Keep the block while it fits and over 3/8 of it is used: with
          * classes 25% apart, halving a request lands at 40-50% of its
          * block, and a move there copies half a block to save half a
-         * block that the next grow would want back (realloc_mix: 1.14x). */
+         * block that the next grow would want back. */
         if (size <= old && (old <= 64 || size > old / 4 + old / 8))
             return p;
     } else if (kind >= CHUNK_LARGE) {

@@ -165,11 +165,11 @@ static struct slab *heap_adopt(struct heap *h, unsigned cls)
 /* Owned slabs a heap keeps per class, full or not, before it starts
  * parking full ones: a heap with more hands out far more than it frees (a
  * producer, or a thread that allocated and now only waits), and a parked
- * slab is taken over by the thread freeing into it.  Larson's main thread
- * stranded 5 MB with 16; 4 costs no speed.  At least that many blocks
- * too: a few slabs of 4 blocks of 64 KiB are too few to cover a
- * producer's blocks in flight, and parking them sent every slab to its
- * consumer and back (xthread at 8-64 KiB: 9x the slab carving). */
+ * slab is taken over by the thread freeing into it, so memory flows back
+ * instead of waiting with a thread that may never allocate again.  At
+ * least that many blocks too: a few slabs of 4 large blocks are too few
+ * to cover a producer's blocks in flight, and parking them would send
+ * every slab to its consumer and back. */
 #define HEAP_OWNED_KEEP 4
 #define HEAP_OWNED_KEEP_BLOCKS 128
 /* Slabs looked at per refill before a fresh one is taken. */
@@ -282,13 +282,13 @@ static struct heap *heap_create(void)
         heaps_free = h->reg_next;
     } else {
         if (heap_pool_next == NULL || heap_pool_next + sizeof(struct heap) > heap_pool_end) {
-            char *chunk = os_map_aligned(HEAP_POOL_BYTES, OS_PAGE_SIZE);
-            if (chunk == NULL) {
+            char *pool = os_map_aligned(HEAP_POOL_BYTES, OS_PAGE_SIZE);
+            if (pool == NULL) {
                 lock_release(HEAPS_LOCK);
                 return NULL;
             }
-            heap_pool_next = chunk;
-            heap_pool_end = chunk + HEAP_POOL_BYTES;
+            heap_pool_next = pool;
+            heap_pool_end = pool + HEAP_POOL_BYTES;
         }
         h = (struct heap *)heap_pool_next;
         heap_pool_next += align_up(sizeof(struct heap), CACHELINE);
@@ -455,8 +455,9 @@ void heap_slab_emptied(struct heap *h, struct slab *s)
 }
 
 #ifdef HAKMEM_TEST_UNOWNED_DRAIN
-/* Test builds only: re-creates the seed's bug, a thread draining a slab it
- * does not own, so the race test can show that it catches it. */
+/* Test builds only: the bug the ownership protocol forbids (slab.h), a
+ * thread draining a slab it does not own, so the race test can show that
+ * it catches it. */
 static void test_drain_unowned(struct slab *s)
 {
     uintptr_t w = load_acquire(&s->remote);

@@ -1,5 +1,22 @@
 /* internal.h - definitions shared by every layer of the allocator.
- * Included first by each source file; never installed. */
+ * Included first by each source file; never installed.  Its names have no
+ * module prefix: they are the vocabulary of every file.
+ *
+ * Glossary (the same words in code, tests and documentation):
+ *   OS page    4 KiB, what the kernel maps, faults in and takes back.
+ *   chunk      2 MiB of address space, 2 MiB aligned: the unit of the
+ *              chunk map.  A SuperSlab is one chunk; a large block's
+ *              mapping starts on one.
+ *   SuperSlab  a chunk cut into 32 units; unit 0 holds its header and
+ *              the metadata of every slab in it.
+ *   unit       64 KiB, a 32nd of a SuperSlab.
+ *   slab       1-16 consecutive units serving one size class, owned by
+ *              one thread heap at a time.
+ *   block      what malloc hands out.  A small block comes from a slab
+ *              (at most 1 MiB, SIZE_CLASS_SMALL_MAX); of those, a tiny
+ *              block (at most 1 KiB) finds its class by table, a mid
+ *              block by arithmetic.  A large block (above 1 MiB, or
+ *              aligned beyond a unit) is a mapping of its own. */
 #ifndef HAKMEM_INTERNAL_H
 #define HAKMEM_INTERNAL_H
 

@@ -1,7 +1,7 @@
 /* slab.h - one slab: a run of 64 KiB units of a SuperSlab serving one size
  * class, owned by one thread heap at a time.
  *
- * Ownership protocol (DEVELOPERS.md invariants 1-4):
+ * Ownership protocol:
  *  - free, used, carved and the list links are written only by the owner.
  *  - Any other thread frees by pushing onto `remote` with one CAS.  The
  *    word holds the chain's length above the pointer, so the owner takes
@@ -58,8 +58,9 @@ struct slab {
     uint32_t free_count;                   /* free list length (debug-guard builds) */
     struct slab *next, *prev;              /* owner's ring, or abandoned list */
     /* Statistics, counted here because allocation writes this line anyway
-     * (per-class arrays elsewhere cost Larson ~10%): blocks handed out,
-     * the sizes asked for, and blocks recovered from the remote stack.
+     * (a per-class array elsewhere would be one more line per call):
+     * blocks handed out, the sizes asked for, and blocks recovered from
+     * the remote stack.
      * The owner's own frees are allocs - used - drained, so free() counts
      * nothing; remote frees are counted by the freeing thread's heap.
      * Released slabs fold theirs into per-class totals (superslab.c). */

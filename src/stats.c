@@ -36,7 +36,7 @@ void stats_large_in_use_add(int64_t delta)
 }
 
 /* Counting bytes in use on every malloc and free would chain every call
- * through one memory word (7% of Larson); the figure is instead computed
+ * through one shared memory word; the figure is instead computed
  * exactly from the slab counters, and the peak sampled when memory use
  * grows (a new slab, a large block), at most every 10 ms, and whenever
  * statistics are read. */

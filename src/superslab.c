@@ -230,8 +230,8 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
     ss_decay(&doomed);
     /* Units whose pages are still resident first, wherever they are (a
      * cached SuperSlab too): a clean run grows the footprint while dirty
-     * holes sit idle (realloc_mix peaked with 10 MB of them).  Then any
-     * free run, then the cache, then the kernel. */
+     * holes sit idle.  Then any free run, then the cache, then the
+     * kernel. */
     struct superslab *cached = ss_lists[SS_LIST_CACHE];
     ss = ss_find_avail(*hint, k, true, &unit);
     if (ss == NULL && (cached == NULL || ss_find_run(cached, k, true) == 0))

@@ -62,10 +62,10 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
 void ss_slab_release(struct slab *s);
 
 /* Limit of free-but-dirty bytes kept before pages go back to the OS: this
- * share of HAKMEM_CACHE_MB.  A program that drops and rebuilds its data
- * (CPython's dicts: 60 MB a round) otherwise faults it all in again: an
- * eighth cost py_dicts 4x the page faults and 20% of its time.  Memory
- * left idle for SS_IDLE_MS goes back anyway (see ss_decay). */
+ * share of HAKMEM_CACHE_MB, in addition to the large-block cache.  A
+ * program that drops and rebuilds its data each round would otherwise
+ * fault it all in again.  Memory left idle for SS_IDLE_MS goes back
+ * anyway (see ss_decay). */
 #define SS_CACHE_SHARE 2
 void ss_set_cache_limit(size_t bytes);
 
