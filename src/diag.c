@@ -11,20 +11,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* One stderr line: prefix, the formatted message, a newline. */
-static void diag_vline(const char *prefix, const char *fmt, va_list ap)
-{
-    char line[400];
-    vsnprintf(line, sizeof line, fmt, ap);
-    output_stderr("%s%s\n", prefix, line);
-}
+/* One stderr line: prefix, the message formatted from the caller's
+ * variadic arguments (after fmt), a newline. */
+#define DIAG_LINE(prefix, fmt)                                                                     \
+    do {                                                                                           \
+        char line_[400];                                                                           \
+        va_list ap_;                                                                               \
+        va_start(ap_, fmt);                                                                        \
+        vsnprintf(line_, sizeof line_, fmt, ap_);                                                  \
+        va_end(ap_);                                                                               \
+        output_stderr("%s%s\n", prefix, line_);                                                    \
+    } while (0)
 
 void diag_fatal(const char *fmt, ...)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    diag_vline("hakmem: ", fmt, ap);
-    va_end(ap);
+    DIAG_LINE("hakmem: ", fmt);
     abort();
 }
 
@@ -33,22 +34,12 @@ void diag_invalid_pointer(const char *fn, const void *p)
     diag_fatal("%s(): invalid pointer %p", fn, p);
 }
 
-void diag_report(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    diag_vline("hakmem: ", fmt, ap);
-    va_end(ap);
-}
+void diag_report(const char *fmt, ...) { DIAG_LINE("hakmem: ", fmt); }
 
 #ifdef HAKMEM_DEBUG_GUARDS
 void diag_debug_log(const char *fmt, ...)
 {
-    if (!env_settings.verbose)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    diag_vline("hakmem-debug: ", fmt, ap);
-    va_end(ap);
+    if (env_settings.verbose)
+        DIAG_LINE("hakmem-debug: ", fmt);
 }
 #endif

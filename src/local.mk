@@ -26,23 +26,18 @@ src_layer_exceptions = heap.c:stats.h large.c:stats.h
 # Everything is built once into a convenience library, so white-box tests
 # can link the internals statically; libhakmem.la adds the version script.
 noinst_LTLIBRARIES += src/libhakmem-core.la
+# By layer, bottom up.
 HAKMEM_CORE_SOURCES = \
-	src/internal.h \
-	src/diag.c src/diag.h \
-	src/output.c src/output.h \
-	src/lock.h src/lock.c \
-	src/env.c src/env.h \
+	src/internal.h src/output.c src/output.h src/env.c src/env.h \
+	src/diag.c src/diag.h src/lock.c src/lock.h \
 	src/os_pages.c src/os_pages.h \
 	src/chunk_map.c src/chunk_map.h \
 	src/size_class.c src/size_class.h \
-	src/superslab.c src/superslab.h \
 	src/slab.c src/slab.h \
-	src/heap.c src/heap.h \
-	src/large.c src/large.h \
-	src/stats.c src/stats.h \
+	src/superslab.c src/superslab.h \
+	src/heap.c src/heap.h src/large.c src/large.h \
 	src/process.c src/process.h \
-	src/check.c \
-	src/api.h src/api.c \
+	src/api.c src/api.h src/stats.c src/stats.h src/check.c \
 	src/override.c
 src_libhakmem_core_la_SOURCES = $(HAKMEM_CORE_SOURCES)
 src_libhakmem_core_la_CPPFLAGS = $(AM_CPPFLAGS) -DHAKMEM_BUILDING_LIBRARY

@@ -136,33 +136,48 @@ HAK_API int hak_stats(struct hak_stats *st, size_t size)
     return 0;
 }
 
+/* The scalar figures of struct hak_stats in print order: the field, whose
+ * name is also the JSON key, and the table's label. */
+static const struct stats_field {
+    const char *key, *label;
+    size_t offset;
+} stats_fields[] = {
+#define STATS_FIELD(name, label) {#name, label, offsetof(struct hak_stats, name)}
+    STATS_FIELD(bytes_requested, "bytes requested"),
+    STATS_FIELD(bytes_in_use, "bytes in use"),
+    STATS_FIELD(bytes_in_use_peak, "bytes in use (peak)"),
+    STATS_FIELD(bytes_mapped, "bytes mapped"),
+    STATS_FIELD(bytes_mapped_peak, "bytes mapped (peak)"),
+    STATS_FIELD(bytes_returned, "bytes returned to OS"),
+    STATS_FIELD(allocs, "allocations"),
+    STATS_FIELD(frees, "frees"),
+    STATS_FIELD(remote_frees, "remote frees"),
+    STATS_FIELD(remote_drains, "remote drains"),
+    STATS_FIELD(remote_drained, "blocks drained"),
+    STATS_FIELD(slabs_adopted, "slabs adopted"),
+    STATS_FIELD(slabs_reclaimed, "slabs reclaimed on free"),
+    STATS_FIELD(superslabs_live, "superslabs live"),
+    STATS_FIELD(superslabs_cached, "superslabs cached"),
+    STATS_FIELD(large_live, "large blocks live"),
+    STATS_FIELD(large_bytes, "large bytes mapped"),
+    STATS_FIELD(threads_live, "threads live"),
+    STATS_FIELD(threads_exited, "threads exited"),
+#undef STATS_FIELD
+};
+#define STATS_FIELD_COUNT (sizeof stats_fields / sizeof stats_fields[0])
+
+static unsigned long long stats_field_value(const struct hak_stats *st, size_t i)
+{
+    uint64_t v;
+    memcpy(&v, (const char *)st + stats_fields[i].offset, sizeof v);
+    return (unsigned long long)v;
+}
+
 static void print_table(struct output *o, const struct hak_stats *st)
 {
     output_printf(o, "hakmem %s statistics\n", hak_version_string());
-    output_printf(o, "  %-22s %20llu\n", "bytes requested", (unsigned long long)st->bytes_requested);
-    output_printf(o, "  %-22s %20llu\n", "bytes in use", (unsigned long long)st->bytes_in_use);
-    output_printf(o, "  %-22s %20llu\n", "bytes in use (peak)",
-                   (unsigned long long)st->bytes_in_use_peak);
-    output_printf(o, "  %-22s %20llu\n", "bytes mapped", (unsigned long long)st->bytes_mapped);
-    output_printf(o, "  %-22s %20llu\n", "bytes mapped (peak)",
-                   (unsigned long long)st->bytes_mapped_peak);
-    output_printf(o, "  %-22s %20llu\n", "bytes returned to OS",
-                   (unsigned long long)st->bytes_returned);
-    output_printf(o, "  %-22s %20llu\n", "allocations", (unsigned long long)st->allocs);
-    output_printf(o, "  %-22s %20llu\n", "frees", (unsigned long long)st->frees);
-    output_printf(o, "  %-22s %20llu\n", "remote frees", (unsigned long long)st->remote_frees);
-    output_printf(o, "  %-22s %20llu\n", "remote drains", (unsigned long long)st->remote_drains);
-    output_printf(o, "  %-22s %20llu\n", "blocks drained", (unsigned long long)st->remote_drained);
-    output_printf(o, "  %-22s %20llu\n", "slabs adopted", (unsigned long long)st->slabs_adopted);
-    output_printf(o, "  %-22s %20llu\n", "slabs reclaimed on free",
-                   (unsigned long long)st->slabs_reclaimed);
-    output_printf(o, "  %-22s %20llu\n", "superslabs live", (unsigned long long)st->superslabs_live);
-    output_printf(o, "  %-22s %20llu\n", "superslabs cached",
-                   (unsigned long long)st->superslabs_cached);
-    output_printf(o, "  %-22s %20llu\n", "large blocks live", (unsigned long long)st->large_live);
-    output_printf(o, "  %-22s %20llu\n", "large bytes mapped", (unsigned long long)st->large_bytes);
-    output_printf(o, "  %-22s %20llu\n", "threads live", (unsigned long long)st->threads_live);
-    output_printf(o, "  %-22s %20llu\n", "threads exited", (unsigned long long)st->threads_exited);
+    for (size_t i = 0; i < STATS_FIELD_COUNT; i++)
+        output_printf(o, "  %-22s %20llu\n", stats_fields[i].label, stats_field_value(st, i));
     output_printf(o, "  %-12s %16s %16s\n", "lock", "acquisitions", "contended");
     for (unsigned i = 0; i < st->nlocks; i++)
         output_printf(o, "  %-12s %16llu %16llu\n", st->locks[i].name,
@@ -181,29 +196,10 @@ static void print_table(struct output *o, const struct hak_stats *st)
 
 static void print_json(struct output *o, const struct hak_stats *st)
 {
-#define JSON_FIELD(name) output_printf(o, "\"%s\":%llu,", #name, (unsigned long long)st->name)
     output_printf(o, "{\"version\":\"%s\",\"stats_version\":%u,", hak_version_string(),
-                   st->version);
-    JSON_FIELD(bytes_requested);
-    JSON_FIELD(bytes_in_use);
-    JSON_FIELD(bytes_in_use_peak);
-    JSON_FIELD(bytes_mapped);
-    JSON_FIELD(bytes_mapped_peak);
-    JSON_FIELD(bytes_returned);
-    JSON_FIELD(allocs);
-    JSON_FIELD(frees);
-    JSON_FIELD(remote_frees);
-    JSON_FIELD(remote_drains);
-    JSON_FIELD(remote_drained);
-    JSON_FIELD(slabs_adopted);
-    JSON_FIELD(slabs_reclaimed);
-    JSON_FIELD(superslabs_live);
-    JSON_FIELD(superslabs_cached);
-    JSON_FIELD(large_live);
-    JSON_FIELD(large_bytes);
-    JSON_FIELD(threads_live);
-    JSON_FIELD(threads_exited);
-#undef JSON_FIELD
+                  st->version);
+    for (size_t i = 0; i < STATS_FIELD_COUNT; i++)
+        output_printf(o, "\"%s\":%llu,", stats_fields[i].key, stats_field_value(st, i));
     output_printf(o, "\"locks\":[");
     for (unsigned i = 0; i < st->nlocks; i++)
         output_printf(o, "%s{\"name\":\"%s\",\"acquisitions\":%llu,\"contended\":%llu}",
