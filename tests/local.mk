@@ -92,3 +92,10 @@ EXTRA_DIST += \
 	tests/preload-work.py \
 	tests/preload-work.pl \
 	tests/preload-cxx.cc
+
+## The C style (.clang-format), checked by CI; not part of make check,
+## since another clang-format version may format a few constructs apart.
+check-format:
+	@$(SHELL) $(srcdir)/build-aux/check-format.sh
+.PHONY: check-format
+EXTRA_DIST += .clang-format build-aux/check-format.sh
