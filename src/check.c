@@ -17,7 +17,7 @@ static void check_superslab(struct superslab *ss, void *arg)
     struct check_state *cs = arg;
     if (ss->h.magic != SS_MAGIC || chunk_kind_of(ss) != CHUNK_SUPERSLAB) {
         diag_report("hak_check: SuperSlab %p has a bad magic number or is not registered",
-                   (void *)ss);
+                    (void *)ss);
         cs->problems++;
         return;
     }
@@ -31,15 +31,15 @@ static void check_superslab(struct superslab *ss, void *arg)
         if (unit_free) {
             if (s->block_size != 0 || s->back != 0) {
                 diag_report("hak_check: SuperSlab %p unit %u is free but has metadata", (void *)ss,
-                           u);
+                            u);
                 cs->problems++;
             }
             u++;
             continue;
         }
-        if (s->back != 0 || s->cls >= SIZE_CLASS_COUNT || s->block_size != size_class_bytes[s->cls] ||
-            s->units != size_class_units[s->cls] || u + s->units > SS_UNITS ||
-            s->start != (char *)ss + ((size_t)u << SLAB_UNIT_SHIFT) ||
+        if (s->back != 0 || s->cls >= SIZE_CLASS_COUNT ||
+            s->block_size != size_class_bytes[s->cls] || s->units != size_class_units[s->cls] ||
+            u + s->units > SS_UNITS || s->start != (char *)ss + ((size_t)u << SLAB_UNIT_SHIFT) ||
             s->capacity != ((size_t)s->units << SLAB_UNIT_SHIFT) / s->block_size) {
             diag_report("hak_check: SuperSlab %p unit %u: inconsistent slab head", (void *)ss, u);
             cs->problems++;

@@ -15,9 +15,9 @@
 #define CHUNK_COUNT ((size_t)1 << (CHUNK_ADDRESS_BITS - CHUNK_SHIFT))
 
 enum chunk_kind {
-    CHUNK_NONE = 0,      /* not hakmem's */
-    CHUNK_SUPERSLAB = 1, /* a SuperSlab starts here */
-    CHUNK_LARGE = 2,     /* a large block's mapping starts here, header first */
+    CHUNK_NONE = 0,          /* not hakmem's */
+    CHUNK_SUPERSLAB = 1,     /* a SuperSlab starts here */
+    CHUNK_LARGE = 2,         /* a large block's mapping starts here, header first */
     CHUNK_LARGE_ALIGNED = 3, /* a large block aligned to >= 2 MiB starts here;
                                 its header is the page before */
 };

@@ -60,7 +60,7 @@ static void warn_unknown(const char *entry, size_t name_len)
         }
     }
     output_stderr("hakmem: unknown environment variable %.*s ignored; did you mean %s?\n",
-                      (int)name_len, entry, best);
+                  (int)name_len, entry, best);
 }
 
 static bool is_known(const char *entry, size_t name_len)

@@ -562,14 +562,14 @@ static int heap_check_slab(struct heap *h, struct slab *s, unsigned cls)
 {
     if (chunk_kind_of(s) != CHUNK_SUPERSLAB || ss_of(s)->h.magic != SS_MAGIC) {
         diag_report("hak_check: slab %p of heap %llu is not in a SuperSlab", (void *)s,
-                   (unsigned long long)h->id);
+                    (unsigned long long)h->id);
         return 1;
     }
     if (s->cls != cls || s->block_size != size_class_bytes[cls] || slab_owner(s) != h->id ||
         s->used > s->capacity) {
         diag_report("hak_check: slab %p: class %u/%u, owner %llu/%llu, used %u of %u", (void *)s,
-                   s->cls, cls, (unsigned long long)slab_owner(s), (unsigned long long)h->id,
-                   s->used, s->capacity);
+                    s->cls, cls, (unsigned long long)slab_owner(s), (unsigned long long)h->id,
+                    s->used, s->capacity);
         return 1;
     }
     void *bad = NULL;

@@ -202,8 +202,7 @@ static void large_cache_put(char *base, size_t size, bool multi)
     large_unmap_all(stale, n);
 }
 
-static uint64_t large_live_count, large_mapped_bytes, large_allocs, large_frees,
-    large_requested;
+static uint64_t large_live_count, large_mapped_bytes, large_allocs, large_frees, large_requested;
 
 /* The header is the first page of the mapping.  A CHUNK_LARGE chunk is
  * where a mapping starts, so its first page is always mapped, whatever p
@@ -248,8 +247,8 @@ void *large_alloc(size_t size, size_t align, bool zeroed)
     if (align < CHUNK_SIZE) {
         /* The header page starts the chunk; the block follows at align. */
         map_size = align + body;
-        base = align == OS_PAGE_SIZE && !zeroed ? large_cache_get(map_size, &map_size, &multi)
-                                                  : NULL;
+        base =
+            align == OS_PAGE_SIZE && !zeroed ? large_cache_get(map_size, &map_size, &multi) : NULL;
         if (base == NULL)
             multi = false;
         if (base == NULL)

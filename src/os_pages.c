@@ -39,8 +39,7 @@ static void os_account_map(size_t size)
 {
     uint64_t now = fetch_add_relaxed(&os_mapped, size) + size;
     uint64_t peak = load_relaxed(&os_mapped_peak);
-    while (now > peak &&
-           !cas_weak(&os_mapped_peak, &peak, now, __ATOMIC_RELAXED)) {
+    while (now > peak && !cas_weak(&os_mapped_peak, &peak, now, __ATOMIC_RELAXED)) {
     }
 }
 
@@ -118,7 +117,8 @@ static bool os_probe_multi_moves(void)
         if (mremap(other, pg, pg, MREMAP_MAYMOVE | MREMAP_FIXED, range + pg) != MAP_FAILED) {
             other = MAP_FAILED;
             target_tried = true;
-            if (mremap(range, 2 * pg, 2 * pg, MREMAP_MAYMOVE | MREMAP_FIXED, target) != MAP_FAILED) {
+            if (mremap(range, 2 * pg, 2 * pg, MREMAP_MAYMOVE | MREMAP_FIXED, target) !=
+                MAP_FAILED) {
                 ok = target[0] == 1 && target[pg] == 2;
                 range = MAP_FAILED;
             }
@@ -145,10 +145,7 @@ bool os_moves_across_mappings(void)
     return known;
 }
 
-void os_forget_mapped(size_t size)
-{
-    fetch_sub_relaxed(&os_mapped, size);
-}
+void os_forget_mapped(size_t size) { fetch_sub_relaxed(&os_mapped, size); }
 
 void os_unmap_forgotten(void *p, size_t size)
 {

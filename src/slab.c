@@ -16,13 +16,14 @@ static void slab_debug_check_chain(struct slab *s, void **head, uint32_t n)
     for (void **b = head; b != NULL; b = b[0]) {
         if (!slab_is_carved_block(s, b))
             diag_fatal("free(): invalid pointer %p (freed by another thread: not a block "
-                      "handed out from slab %p)", (void *)b, (void *)s);
+                       "handed out from slab %p)",
+                       (void *)b, (void *)s);
         if (++seen > n)
             diag_fatal("corrupted remote free list of slab %p (cycle: double free?)", (void *)s);
     }
     if (seen != n)
-        diag_fatal("corrupted remote free list of slab %p (%u blocks, %u counted)", (void *)s,
-                  seen, n);
+        diag_fatal("corrupted remote free list of slab %p (%u blocks, %u counted)", (void *)s, seen,
+                   n);
 }
 
 uint32_t slab_drain_chain(struct slab *s, uintptr_t w)
@@ -31,7 +32,7 @@ uint32_t slab_drain_chain(struct slab *s, uintptr_t w)
     uint32_t n = SLAB_REMOTE_COUNT(w);
     if (unlikely(n == 0 || n > s->used))
         diag_fatal("double free detected: slab %p got %u blocks back with %u out", (void *)s, n,
-                  s->used);
+                   s->used);
     if (DIAG_GUARDS_ON)
         slab_debug_check_chain(s, head, n);
     /* The usual case, a drain by an allocation that found the free list
@@ -43,8 +44,8 @@ uint32_t slab_drain_chain(struct slab *s, uintptr_t w)
         for (uint32_t i = 1; i < n; i++) {
             tail = tail[0];
             if (unlikely(!slab_is_block(s, tail)))
-                diag_fatal("corrupted remote free list of slab %p (%p is not a block)",
-                          (void *)s, (void *)tail);
+                diag_fatal("corrupted remote free list of slab %p (%p is not a block)", (void *)s,
+                           (void *)tail);
         }
         tail[0] = s->free;
     }
@@ -61,13 +62,13 @@ uint32_t slab_drain_chain(struct slab *s, uintptr_t w)
 void slab_remote_overflow(struct slab *s, void *b, const char *fn)
 {
     diag_fatal("%s(): double free of %p (slab %p has more blocks pending than it holds)", fn, b,
-              (void *)s);
+               (void *)s);
 }
 
 void slab_bad_free_block(struct slab *s, void *b)
 {
     diag_fatal("malloc(): double free or write after free of %p (slab %p, block size %u)", b,
-              (void *)s, s->block_size);
+               (void *)s, s->block_size);
 }
 
 /* About a page of blocks per carve (at least one). */
@@ -174,8 +175,8 @@ void slab_assert_free_list(const struct slab *s)
     void *bad = NULL;
     uint32_t n = slab_free_list_length(s, &bad);
     if (n == SLAB_LIST_BAD)
-        diag_fatal("slab %p: free list holds %p, not a carved block, or has a cycle", (const void *)s,
-                   bad);
+        diag_fatal("slab %p: free list holds %p, not a carved block, or has a cycle",
+                   (const void *)s, bad);
     DIAG_ASSERT(n == s->free_count, "slab %p: free list of %u blocks, counted %u", (const void *)s,
                 n, s->free_count);
     slab_assert_counts(s);
@@ -194,7 +195,7 @@ void slab_check_empty(struct slab *s)
         diag_fatal("double free detected: the free list of slab %p has a cycle", (void *)s);
     if (unlikely(n != carved))
         diag_fatal("double free detected: slab %p is empty by count with %u of %u blocks free",
-                  (void *)s, n, carved);
+                   (void *)s, n, carved);
 }
 
 static bool chain_contains(void *head, const void *p, uint32_t limit)
@@ -238,7 +239,7 @@ void slab_debug_check_poison(struct slab *s, void *p)
     for (uint32_t i = 0; i < s->block_size - 2 * sizeof(void *); i++)
         if (c[i] != POISON_BYTE)
             diag_fatal("write after free: block %p (size %u) modified at offset %zu", p,
-                      s->block_size, (size_t)(i + 2 * sizeof(void *)));
+                       s->block_size, (size_t)(i + 2 * sizeof(void *)));
 }
 #else
 void slab_debug_poison(struct slab *s, void *p)

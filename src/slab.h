@@ -37,12 +37,12 @@ struct slab {
     /* Read by every thread that frees into the slab; written only while
      * the slab is set up or released (under the SuperSlab lock) and, for
      * `owner` and `carved`, by the owner itself. */
-    uint64_t owner; /* owning heap id; 0 when parked or free */
-    uint32_t block_size;    /* 0 when this unit is not a live slab head */
-    uint32_t capacity;      /* blocks in the slab */
-    uint64_t div_magic;     /* ceil(2^64 / block_size): off % size == 0 iff off*magic < magic */
-    uint32_t span;          /* capacity * block_size: offsets of blocks are below it */
-    char *start;            /* first block */
+    uint64_t owner;      /* owning heap id; 0 when parked or free */
+    uint32_t block_size; /* 0 when this unit is not a live slab head */
+    uint32_t capacity;   /* blocks in the slab */
+    uint64_t div_magic;  /* ceil(2^64 / block_size): off % size == 0 iff off*magic < magic */
+    uint32_t span;       /* capacity * block_size: offsets of blocks are below it */
+    char *start;         /* first block */
     uint8_t cls;
     uint8_t units;  /* length of the slab in units */
     uint16_t back;  /* bytes from this unit's metadata back to its head's */
@@ -54,9 +54,9 @@ struct slab {
 
     /* Owner-only state, on its own cache line. */
     void *free ALIGNED(CACHELINE); /* local free list */
-    uint32_t used;                         /* blocks out, from the owner's view */
-    uint32_t free_count;                   /* free list length (debug-guard builds) */
-    struct slab *next, *prev;              /* owner's ring, or abandoned list */
+    uint32_t used;                 /* blocks out, from the owner's view */
+    uint32_t free_count;           /* free list length (debug-guard builds) */
+    struct slab *next, *prev;      /* owner's ring, or abandoned list */
     /* Statistics, counted here because allocation writes this line anyway
      * (a per-class array elsewhere would be one more line per call):
      * blocks handed out, the sizes asked for, and blocks recovered from
@@ -93,7 +93,7 @@ void slab_clear(struct slab *s);
  * (slab_assert_free_list). */
 #define slab_assert_counts(s)                                                                      \
     DIAG_ASSERT((s)->used + (s)->free_count == slab_carved_count(s),                               \
-                "slab %p: %u used + %u free != %u carved", (void *)(s), (s)->used,                \
+                "slab %p: %u used + %u free != %u carved", (void *)(s), (s)->used,                 \
                 (s)->free_count, slab_carved_count(s))
 void slab_assert_free_list(const struct slab *s);
 
@@ -113,10 +113,7 @@ NORETURN void slab_bad_free_block(struct slab *s, void *b);
 /* The end of the carved blocks: a block at or past it was never handed
  * out.  Any thread may read it; blocks a thread was given were carved
  * before it got them, so it sees them below. */
-ALWAYS_INLINE char *slab_carved(const struct slab *s)
-{
-    return load_relaxed(&s->carved);
-}
+ALWAYS_INLINE char *slab_carved(const struct slab *s) { return load_relaxed(&s->carved); }
 
 /* Blocks carved so far. */
 ALWAYS_INLINE uint32_t slab_carved_count(const struct slab *s)
@@ -149,10 +146,7 @@ ALWAYS_INLINE bool slab_is_carved_block(const struct slab *s, const void *p)
     return slab_is_block(s, p) && (const char *)p < slab_carved(s);
 }
 
-ALWAYS_INLINE uint64_t slab_owner(const struct slab *s)
-{
-    return load_relaxed(&s->owner);
-}
+ALWAYS_INLINE uint64_t slab_owner(const struct slab *s) { return load_relaxed(&s->owner); }
 
 /* A remote chain as long as the slab: a block was freed twice. */
 NORETURN void slab_remote_overflow(struct slab *s, void *b, const char *fn);
@@ -197,7 +191,7 @@ uint32_t slab_drain_chain(struct slab *s, uintptr_t w);
 ALWAYS_INLINE uint32_t slab_drain(struct slab *s, uint64_t self)
 {
     DIAG_ASSERT(slab_owner(s) == self, "drain of slab %p by heap %llu, owner is %llu", (void *)s,
-              (unsigned long long)self, (unsigned long long)slab_owner(s));
+                (unsigned long long)self, (unsigned long long)slab_owner(s));
     (void)self;
     if (load_relaxed(&s->remote) == 0)
         return 0;
@@ -226,7 +220,7 @@ ALWAYS_INLINE void *slab_take_or_null(struct slab *s, size_t size)
     if (unlikely(b == NULL))
         return NULL;
     DIAG_ASSERT(slab_is_block(s, b), "free list of slab %p holds %p, not one of its blocks",
-              (void *)s, (void *)b);
+                (void *)s, (void *)b);
     if (unlikely(b[1] != (void *)SLAB_FREE_KEY))
         return NULL;
     s->free = b[0];

@@ -30,10 +30,7 @@ static void peak_update(int64_t now)
     }
 }
 
-void stats_large_in_use_add(int64_t delta)
-{
-    fetch_add_relaxed(&in_use_large, delta);
-}
+void stats_large_in_use_add(int64_t delta) { fetch_add_relaxed(&in_use_large, delta); }
 
 /* Counting bytes in use on every malloc and free would chain every call
  * through one shared memory word; the figure is instead computed
@@ -45,8 +42,7 @@ void stats_sample_peak(void)
     static struct hak_stats scratch; /* under LOCK_STATS */
     uint64_t now = clock_now_ms();
     uint64_t last = load_relaxed(&peak_sampled_ms);
-    if (now - last < 10 ||
-        !cas_strong(&peak_sampled_ms, &last, now, __ATOMIC_RELAXED))
+    if (now - last < 10 || !cas_strong(&peak_sampled_ms, &last, now, __ATOMIC_RELAXED))
         return;
     /* Busy: another thread is collecting, which samples for everyone. */
     if (!lock_try_acquire(&lock_table[LOCK_STATS]))
@@ -142,7 +138,10 @@ static const struct stats_field {
     const char *key, *label;
     size_t offset;
 } stats_fields[] = {
-#define STATS_FIELD(name, label) {#name, label, offsetof(struct hak_stats, name)}
+#define STATS_FIELD(name, label)                                                                   \
+    {                                                                                              \
+#name, label, offsetof(struct hak_stats, name)                                             \
+    }
     STATS_FIELD(bytes_requested, "bytes requested"),
     STATS_FIELD(bytes_in_use, "bytes in use"),
     STATS_FIELD(bytes_in_use_peak, "bytes in use (peak)"),
@@ -181,16 +180,16 @@ static void print_table(struct output *o, const struct hak_stats *st)
     output_printf(o, "  %-12s %16s %16s\n", "lock", "acquisitions", "contended");
     for (unsigned i = 0; i < st->nlocks; i++)
         output_printf(o, "  %-12s %16llu %16llu\n", st->locks[i].name,
-                       (unsigned long long)st->locks[i].acquisitions,
-                       (unsigned long long)st->locks[i].contended);
+                      (unsigned long long)st->locks[i].acquisitions,
+                      (unsigned long long)st->locks[i].contended);
     output_printf(o, "  %10s %16s %16s %8s\n", "class size", "allocs", "frees", "slabs");
     for (unsigned c = 0; c < st->nclasses; c++) {
         const struct hak_stats_class *k = &st->classes[c];
         if (k->allocs == 0 && k->frees == 0 && k->slabs == 0)
             continue;
         output_printf(o, "  %10llu %16llu %16llu %8llu\n", (unsigned long long)k->block_size,
-                       (unsigned long long)k->allocs, (unsigned long long)k->frees,
-                       (unsigned long long)k->slabs);
+                      (unsigned long long)k->allocs, (unsigned long long)k->frees,
+                      (unsigned long long)k->slabs);
     }
 }
 
@@ -203,16 +202,16 @@ static void print_json(struct output *o, const struct hak_stats *st)
     output_printf(o, "\"locks\":[");
     for (unsigned i = 0; i < st->nlocks; i++)
         output_printf(o, "%s{\"name\":\"%s\",\"acquisitions\":%llu,\"contended\":%llu}",
-                       i ? "," : "", st->locks[i].name,
-                       (unsigned long long)st->locks[i].acquisitions,
-                       (unsigned long long)st->locks[i].contended);
+                      i ? "," : "", st->locks[i].name,
+                      (unsigned long long)st->locks[i].acquisitions,
+                      (unsigned long long)st->locks[i].contended);
     output_printf(o, "],\"classes\":[");
     for (unsigned c = 0; c < st->nclasses; c++) {
         const struct hak_stats_class *k = &st->classes[c];
         output_printf(o, "%s{\"block_size\":%llu,\"allocs\":%llu,\"frees\":%llu,\"slabs\":%llu}",
-                       c ? "," : "", (unsigned long long)k->block_size,
-                       (unsigned long long)k->allocs, (unsigned long long)k->frees,
-                       (unsigned long long)k->slabs);
+                      c ? "," : "", (unsigned long long)k->block_size,
+                      (unsigned long long)k->allocs, (unsigned long long)k->frees,
+                      (unsigned long long)k->slabs);
     }
     output_printf(o, "]}\n");
 }

@@ -16,9 +16,9 @@ static uint64_t ss_live_count, ss_cached_count;
 static uint64_t ss_class_slabs[SIZE_CLASS_COUNT];
 static uint64_t ss_released_allocs[SIZE_CLASS_COUNT], ss_released_frees[SIZE_CLASS_COUNT];
 static uint64_t ss_released_requested;
-static size_t ss_dirty_bytes;                     /* free units not yet purged */
+static size_t ss_dirty_bytes;                    /* free units not yet purged */
 static size_t ss_cache_limit = (size_t)64 << 20; /* HAKMEM_CACHE_MB / 2 */
-static uint64_t ss_decayed_ms;                    /* last ss_decay pass */
+static uint64_t ss_decayed_ms;                   /* last ss_decay pass */
 
 #define SS_LOCK (&lock_table[LOCK_SUPERSLAB])
 /* SuperSlabs with free units looked at for a run before the cache or a
@@ -71,12 +71,11 @@ static void ss_assert_units(const struct superslab *ss)
     DIAG_ASSERT(!(free_units & 1u), "SuperSlab %p: header unit marked free", (const void *)ss);
     DIAG_ASSERT(!(ss->h.dirty_units & ~free_units), "SuperSlab %p: dirty units %#x not free (%#x)",
                 (const void *)ss, ss->h.dirty_units, free_units);
-    DIAG_ASSERT(ss->h.list == SS_LIST_NONE ||
-                    ss->h.list == (free_units == SS_ALL_UNITS ? SS_LIST_CACHE
-                                   : free_units               ? SS_LIST_AVAIL
-                                                              : SS_LIST_FULL),
-                "SuperSlab %p: on list %u with free units %#x", (const void *)ss, ss->h.list,
-                free_units);
+    DIAG_ASSERT(
+        ss->h.list == SS_LIST_NONE || ss->h.list == (free_units == SS_ALL_UNITS ? SS_LIST_CACHE
+                                                     : free_units               ? SS_LIST_AVAIL
+                                                                                : SS_LIST_FULL),
+        "SuperSlab %p: on list %u with free units %#x", (const void *)ss, ss->h.list, free_units);
     (void)free_units;
 }
 
@@ -95,11 +94,11 @@ static void ss_assert_totals(void)
             *(l == SS_LIST_CACHE ? &cached : &live) += 1;
             dirty += (size_t)__builtin_popcount(ss->h.dirty_units) << SLAB_UNIT_SHIFT;
         }
-    DIAG_ASSERT(live == ss_live_count && cached == ss_cached_count && dirty == ss_dirty_bytes,
-                "SuperSlab totals: %llu live, %llu cached, %zu dirty bytes; counted %llu, %llu, %zu",
-                (unsigned long long)live, (unsigned long long)cached, dirty,
-                (unsigned long long)ss_live_count, (unsigned long long)ss_cached_count,
-                ss_dirty_bytes);
+    DIAG_ASSERT(
+        live == ss_live_count && cached == ss_cached_count && dirty == ss_dirty_bytes,
+        "SuperSlab totals: %llu live, %llu cached, %zu dirty bytes; counted %llu, %llu, %zu",
+        (unsigned long long)live, (unsigned long long)cached, dirty,
+        (unsigned long long)ss_live_count, (unsigned long long)ss_cached_count, ss_dirty_bytes);
 #endif
 }
 
@@ -129,8 +128,8 @@ static struct superslab *ss_find_avail(struct superslab *hint, unsigned k, bool 
 {
     /* The hint may name a SuperSlab unmapped since: the chunk map (whose
      * SuperSlab entries change only under this lock) says if it still is. */
-    if (hint != NULL && chunk_kind_of(hint) == CHUNK_SUPERSLAB &&
-        hint->h.list == SS_LIST_AVAIL && (*unit = ss_find_run(hint, k, dirty)) != 0)
+    if (hint != NULL && chunk_kind_of(hint) == CHUNK_SUPERSLAB && hint->h.list == SS_LIST_AVAIL &&
+        (*unit = ss_find_run(hint, k, dirty)) != 0)
         return hint;
     unsigned scanned = 0;
     for (struct superslab *c = ss_lists[SS_LIST_AVAIL]; c != NULL && scanned < SS_SCAN_MAX;
@@ -215,8 +214,7 @@ static void ss_decay(struct superslab **doomed)
             ss_forget_cached(ss, doomed);
     }
     for (ss = ss_lists[SS_LIST_AVAIL]; ss != NULL && ss_dirty_bytes > 0; ss = ss->h.next)
-        if ((ss->h.dirty_units & ss->h.free_units) &&
-            (uint32_t)now - ss->h.freed_ms >= SS_IDLE_MS)
+        if ((ss->h.dirty_units & ss->h.free_units) && (uint32_t)now - ss->h.freed_ms >= SS_IDLE_MS)
             ss_purge_dirty(ss);
 }
 
@@ -254,8 +252,9 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
         unit = 1;
     }
     uint32_t bits = ((k == 32 ? 0xffffffffu : (1u << k) - 1u)) << unit;
-    DIAG_ASSERT((ss->h.free_units & bits) == bits, "SuperSlab %p: units %#x taken, not all free (%#x)",
-                (void *)ss, bits, ss->h.free_units);
+    DIAG_ASSERT((ss->h.free_units & bits) == bits,
+                "SuperSlab %p: units %#x taken, not all free (%#x)", (void *)ss, bits,
+                ss->h.free_units);
     ss->h.free_units &= ~bits;
     if (ss->h.dirty_units & bits) {
         ss_dirty_bytes -= (size_t)__builtin_popcount(ss->h.dirty_units & bits) << SLAB_UNIT_SHIFT;

@@ -11,7 +11,7 @@
 
 #define SS_SIZE CHUNK_SIZE
 #define SS_UNITS 32
-#define SS_ALL_UNITS 0xfffffffeu /* unit 0 is the header */
+#define SS_ALL_UNITS 0xfffffffeu       /* unit 0 is the header */
 #define SS_MAGIC 0x48414b53534c4142ull /* "HAKSSLAB" */
 
 struct heap;
