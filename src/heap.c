@@ -454,6 +454,49 @@ void heap_slab_emptied(struct heap *h, struct slab *s)
     h->busy = 0;
 }
 
+/* Drains s (owned by h); when nothing in it is live, gives it back to its
+ * SuperSlab and returns its bytes, else 0. */
+static size_t heap_release_if_empty(struct heap *h, struct slab *s)
+{
+    heap_drain(h, s);
+    if (s->used != 0)
+        return 0;
+    size_t bytes = (size_t)s->units << SLAB_UNIT_SHIFT;
+    store_relaxed(&s->owner, 0);
+    ss_slab_release(s);
+    return bytes;
+}
+
+size_t heap_trim(void)
+{
+    struct heap *h = heap_tls;
+    size_t released = 0;
+    if (h == &heap_empty)
+        return 0;
+    h->busy = 1;
+    for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++) {
+        struct slab *s = h->current[c];
+        if (s != &sentinel_slab) {
+            size_t bytes = heap_release_if_empty(h, s);
+            if (bytes != 0)
+                h->current[c] = &sentinel_slab;
+            released += bytes;
+        }
+        /* Each slab of the ring once, from the oldest; kept ones go back
+         * at the tail, so the order is unchanged. */
+        for (uint32_t i = h->owned_count[c]; i > 0; i--) {
+            s = h->owned[c];
+            ring_unlink(h, s);
+            size_t bytes = heap_release_if_empty(h, s);
+            if (bytes == 0)
+                ring_insert_tail(h, s);
+            released += bytes;
+        }
+    }
+    h->busy = 0;
+    return released;
+}
+
 #ifdef HAKMEM_TEST_UNOWNED_DRAIN
 /* Test builds only: the bug the ownership protocol forbids (slab.h), a
  * thread draining a slab it does not own, so the race test can show that

@@ -110,6 +110,10 @@ ALWAYS_INLINE void heap_free_small(void *p, const char *fn)
     heap_free_remote(h, s, p, fn);
 }
 
+/* Gives the calling thread's slabs that hold no live block back to their
+ * SuperSlabs (current ones too).  Returns their bytes. */
+size_t heap_trim(void);
+
 /* Thread exit (pthread key destructor) and fork support. */
 void heap_thread_exit(void *arg);
 void heap_fork_child(void);

@@ -181,6 +181,21 @@ static char *large_cache_get(size_t need, size_t *size, bool *multi)
     return large_assemble(parts, nparts, *size);
 }
 
+size_t large_trim(void)
+{
+    struct large_cached all[LARGE_CACHE_SLOTS];
+    size_t released = 0;
+    lock_acquire(LARGE_LOCK);
+    unsigned n = large_cache_count;
+    for (unsigned i = 0; i < n; i++) {
+        all[i] = large_cache_take(0);
+        released += all[i].size;
+    }
+    lock_release(LARGE_LOCK);
+    large_unmap_all(all, n);
+    return released;
+}
+
 /* Keeps a freed default-aligned mapping, or unmaps it. */
 static void large_cache_put(char *base, size_t size, bool multi)
 {

@@ -13,6 +13,9 @@ void large_free(void *p, const char *fn);
 void *large_realloc(void *p, size_t size);
 size_t large_usable_size(const void *p, const char *fn);
 
+/* Unmaps every cached mapping now.  Returns the bytes. */
+size_t large_trim(void);
+
 struct large_stats {
     uint64_t live, bytes;
     uint64_t allocs, frees, requested; /* cumulative */

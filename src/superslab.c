@@ -312,6 +312,26 @@ void ss_slab_release(struct slab *s)
     ss_unmap_doomed(doomed);
 }
 
+size_t ss_trim(void)
+{
+    struct superslab *doomed = NULL, *ss, *next;
+    size_t released = 0;
+    lock_acquire(SS_LOCK);
+    for (ss = ss_lists[SS_LIST_CACHE]; ss != NULL; ss = next) {
+        next = ss->h.next;
+        ss_forget_cached(ss, &doomed);
+        released += SS_SIZE;
+    }
+    for (ss = ss_lists[SS_LIST_AVAIL]; ss != NULL && ss_dirty_bytes > 0; ss = ss->h.next) {
+        size_t before = ss_dirty_bytes;
+        ss_purge_dirty(ss);
+        released += before - ss_dirty_bytes;
+    }
+    lock_release(SS_LOCK);
+    ss_unmap_doomed(doomed);
+    return released;
+}
+
 void ss_stats_read(struct ss_stats *st)
 {
     lock_acquire(SS_LOCK);

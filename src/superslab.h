@@ -69,6 +69,10 @@ void ss_slab_release(struct slab *s);
 #define SS_CACHE_SHARE 2
 void ss_set_cache_limit(size_t bytes);
 
+/* Gives back now everything free: cached SuperSlabs are unmapped, the
+ * resident free units of the others purged.  Returns the bytes. */
+size_t ss_trim(void);
+
 struct ss_stats {
     uint64_t live, cached;
     uint64_t class_slabs[64];
