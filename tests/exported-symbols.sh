@@ -1,9 +1,9 @@
 #!/bin/sh
 # exported-symbols.sh - the ABI of libhakmem.so.1 is exactly what
-# tests/exported-symbols.txt lists: the hak_* API at version HAKMEM_1.0,
-# plus the unversioned malloc family in the override build (versioned, it
-# would no longer interpose under LD_PRELOAD), nothing else; and the SONAME
-# is libhakmem.so.1.
+# tests/exported-symbols.txt lists: the hak_* API at its version nodes
+# (HAKMEM_1.0, HAKMEM_1.1), plus the unversioned malloc family in the
+# override build (versioned, it would no longer interpose under
+# LD_PRELOAD), nothing else; and the SONAME is libhakmem.so.1.
 set -u
 
 builddir=${HK_TEST_BUILDDIR:-.}
