@@ -17,9 +17,7 @@ else
 hk_test_debug_guards = no
 endif
 
-## Set with '=' here: the top Makefile.am does not define it, and automake
-## refuses '+=' on an undefined variable.  Fragments included later use '+='.
-AM_TESTS_ENVIRONMENT = \
+AM_TESTS_ENVIRONMENT += \
 	HK_TEST_OVERRIDE=$(hk_test_override); \
 	HK_TEST_DEBUG_GUARDS=$(hk_test_debug_guards); \
 	HK_TEST_BUILDDIR='$(abs_top_builddir)'; \

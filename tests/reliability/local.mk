@@ -22,12 +22,10 @@ rel_cflags = $(AM_CFLAGS) -pthread -fno-builtin
 ##   broken        -DHAKMEM_TEST_UNOWNED_DRAIN: every remote free drains
 ##                 the slab without owning it (the seed's bug)
 ##   broken-guard  both
-## check_LTLIBRARIES: built by make check only, not by make.  Set with '='
-## (the top Makefile.am does not declare it); a fragment that needs it too
-## should have the top file declare it empty and both use '+='.
+## check_LTLIBRARIES: built by make check only, not by make.
 rel_lib_cppflags = $(AM_CPPFLAGS) -DHAKMEM_BUILDING_LIBRARY
 rel_lib_cflags = $(AM_CFLAGS) $(HAKMEM_VISIBILITY_CFLAGS) $(HAKMEM_LIB_CFLAGS)
-check_LTLIBRARIES = tests/reliability/libhakmem-guard.la tests/reliability/libhakmem-broken.la \
+check_LTLIBRARIES += tests/reliability/libhakmem-guard.la tests/reliability/libhakmem-broken.la \
 	tests/reliability/libhakmem-broken-guard.la
 
 tests_reliability_libhakmem_guard_la_SOURCES = $(HAKMEM_CORE_SOURCES)
