@@ -3,7 +3,7 @@
  * waste, alignment, calloc zeroing and realloc across every path. */
 #include "config.h"
 
-#include "hak_test.h"
+#include "test_check.h"
 
 /* ---- version ----------------------------------------------------------- */
 
@@ -27,14 +27,14 @@ START_TEST(test_malloc_zero_unique)
     enum { N = 1000 };
     static void *p[N];
     for (int i = 0; i < N; i++) {
-        p[i] = hak_malloc(hk_opaque(0));
-        HK_REQUIRE(p[i] != NULL, "hak_malloc(0) #%d returned NULL", i);
-        HK_REQUIRE(hk_aligned(p[i], HK_MIN_ALIGN), "hak_malloc(0) misaligned %p", p[i]);
+        p[i] = hak_malloc(test_opaque(0));
+        TEST_REQUIRE(p[i] != NULL, "hak_malloc(0) #%d returned NULL", i);
+        TEST_REQUIRE(test_aligned(p[i], TEST_MIN_ALIGN), "hak_malloc(0) misaligned %p", p[i]);
     }
     /* unique: no two live zero-size blocks share an address */
     for (int i = 0; i < N; i++)
         for (int j = i + 1; j < N; j++)
-            HK_REQUIRE(p[i] != p[j], "hak_malloc(0) returned %p twice", p[i]);
+            TEST_REQUIRE(p[i] != p[j], "hak_malloc(0) returned %p twice", p[i]);
     for (int i = 0; i < N; i++)
         hak_free(p[i]);
     ck_assert_int_eq(hak_check(), 0);
@@ -54,17 +54,17 @@ START_TEST(test_huge_malloc_enomem)
 {
     const size_t huge[] = {
         SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - 15, SIZE_MAX - 4095,
-        SIZE_MAX - (2 * HK_MiB), SIZE_MAX / 2, SIZE_MAX / 2 + 1,
+        SIZE_MAX - (2 * TEST_MiB), SIZE_MAX / 2, SIZE_MAX / 2 + 1,
         (size_t)1 << 62, (size_t)1 << 56,
     };
     for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
         errno = 0;
-        void *p = hak_malloc(hk_opaque(huge[i]));
+        void *p = hak_malloc(test_opaque(huge[i]));
         int err = errno; /* before a check call can change it */
         ck_assert_msg(p == NULL, "hak_malloc(%zu) returned %p", huge[i], p);
         ck_assert_msg(err == ENOMEM, "hak_malloc(%zu): errno %d, want ENOMEM", huge[i], err);
         errno = 0;
-        p = hak_calloc(1, hk_opaque(huge[i]));
+        p = hak_calloc(1, test_opaque(huge[i]));
         err = errno;
         ck_assert_msg(p == NULL && err == ENOMEM, "hak_calloc(1, %zu): %p errno %d", huge[i],
                       p, err);
@@ -90,7 +90,7 @@ START_TEST(test_calloc_overflow)
     };
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         errno = 0;
-        void *p = hak_calloc(hk_opaque(pairs[i][0]), hk_opaque(pairs[i][1]));
+        void *p = hak_calloc(test_opaque(pairs[i][0]), test_opaque(pairs[i][1]));
         int err = errno;
         ck_assert_msg(p == NULL, "hak_calloc(%zu, %zu) returned %p",
                       pairs[i][0], pairs[i][1], p);
@@ -102,8 +102,8 @@ END_TEST
 
 START_TEST(test_calloc_zero_count)
 {
-    void *a = hak_calloc(0, hk_opaque(16));
-    void *b = hak_calloc(hk_opaque(16), 0);
+    void *a = hak_calloc(0, test_opaque(16));
+    void *b = hak_calloc(test_opaque(16), 0);
     void *c = hak_calloc(0, 0);
     ck_assert_ptr_nonnull(a);
     ck_assert_ptr_nonnull(b);
@@ -121,7 +121,7 @@ static void check_zero(const void *p, size_t n, const char *what, size_t size)
 {
     const unsigned char *b = p;
     for (size_t i = 0; i < n; i++)
-        HK_REQUIRE(b[i] == 0, "%s(%zu): byte %zu is 0x%02x, not 0", what, size, i, b[i]);
+        TEST_REQUIRE(b[i] == 0, "%s(%zu): byte %zu is 0x%02x, not 0", what, size, i, b[i]);
 }
 
 /* Blocks handed out again after being dirtied must still come back zeroed
@@ -130,7 +130,7 @@ START_TEST(test_calloc_zero_after_reuse)
 {
     const size_t sizes[] = {
         1, 16, 17, 100, 128, 129, 1000, 4096, 5000, 65536, 100000,
-        256 * HK_KiB + 1, 1000 * HK_KiB, HK_MiB, HK_MiB + 1, 3 * HK_MiB + 5,
+        256 * TEST_KiB + 1, 1000 * TEST_KiB, TEST_MiB, TEST_MiB + 1, 3 * TEST_MiB + 5,
     };
     enum { N = 24 };
     void *p[N];
@@ -148,7 +148,7 @@ START_TEST(test_calloc_zero_after_reuse)
                 /* as n elements of 1 byte and as 1 element of n bytes */
                 p[i] = (i & 1) ? hak_calloc(n, 1) : hak_calloc(1, n);
                 ck_assert_ptr_nonnull(p[i]);
-                ck_assert_msg(hk_aligned(p[i], HK_MIN_ALIGN), "calloc(%zu) misaligned", n);
+                ck_assert_msg(test_aligned(p[i], TEST_MIN_ALIGN), "calloc(%zu) misaligned", n);
                 check_zero(p[i], n, "hak_calloc", n);
                 memset(p[i], 0x5A, n);
             }
@@ -166,7 +166,7 @@ START_TEST(test_calloc_zero_cached_superslabs)
 {
     enum { N = 96 };
     static void *p[N];
-    const size_t sizes[] = {200 * HK_KiB, 48 * HK_KiB, 3000};
+    const size_t sizes[] = {200 * TEST_KiB, 48 * TEST_KiB, 3000};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         size_t n = sizes[s];
         for (int i = 0; i < N; i++) {
@@ -192,16 +192,16 @@ END_TEST
 
 static void check_block(void *p, size_t n, const char *what)
 {
-    HK_REQUIRE(p != NULL, "%s(%zu) returned NULL", what, n);
-    HK_REQUIRE(hk_aligned(p, HK_MIN_ALIGN), "%s(%zu) = %p is not 16-aligned", what, n, p);
+    TEST_REQUIRE(p != NULL, "%s(%zu) returned NULL", what, n);
+    TEST_REQUIRE(test_aligned(p, TEST_MIN_ALIGN), "%s(%zu) = %p is not 16-aligned", what, n, p);
     size_t u = hak_usable_size(p);
-    HK_REQUIRE(u >= n, "%s(%zu): usable size %zu is smaller", what, n, u);
-    HK_REQUIRE(u <= n + n / 4 + 16, "%s(%zu): usable size %zu wastes more than 25%%+16",
+    TEST_REQUIRE(u >= n, "%s(%zu): usable size %zu is smaller", what, n, u);
+    TEST_REQUIRE(u <= n + n / 4 + 16, "%s(%zu): usable size %zu wastes more than 25%%+16",
                what, n, u);
     /* every usable byte is writable: the last one too */
     memset(p, (int)(n & 0xff), u);
     unsigned char *b = p;
-    HK_REQUIRE(b[0] == (unsigned char)n && b[u - 1] == (unsigned char)n,
+    TEST_REQUIRE(b[0] == (unsigned char)n && b[u - 1] == (unsigned char)n,
                "%s(%zu): memory does not hold what was written", what, n);
 }
 
@@ -224,18 +224,18 @@ START_TEST(test_every_size_live)
     static void *p[MAXN + 1];
     for (size_t n = 0; n <= MAXN; n++) {
         p[n] = hak_malloc(n);
-        HK_REQUIRE(p[n] != NULL, "hak_malloc(%zu) returned NULL", n);
-        hk_fill(p[n], n, n);
+        TEST_REQUIRE(p[n] != NULL, "hak_malloc(%zu) returned NULL", n);
+        test_fill(p[n], n, n);
     }
     for (size_t n = 0; n <= MAXN; n++) {
-        size_t bad = hk_verify(p[n], n, n);
-        HK_REQUIRE(bad == SIZE_MAX, "block of %zu at %p: byte %zu overwritten", n, p[n], bad);
+        size_t bad = test_verify(p[n], n, n);
+        TEST_REQUIRE(bad == SIZE_MAX, "block of %zu at %p: byte %zu overwritten", n, p[n], bad);
     }
     for (size_t n = 0; n <= MAXN; n += 2)
         hak_free(p[n]);
     for (size_t n = 1; n <= MAXN; n += 2) {
-        size_t bad = hk_verify(p[n], n, n);
-        HK_REQUIRE(bad == SIZE_MAX, "block of %zu at %p: byte %zu changed by freeing others",
+        size_t bad = test_verify(p[n], n, n);
+        TEST_REQUIRE(bad == SIZE_MAX, "block of %zu at %p: byte %zu changed by freeing others",
                    n, p[n], bad);
         hak_free(p[n]);
     }
@@ -247,9 +247,9 @@ END_TEST
 START_TEST(test_usable_is_class_size)
 {
     uint64_t cls[HAK_STATS_MAX_CLASSES];
-    unsigned nc = hk_class_table(cls, HAK_STATS_MAX_CLASSES);
+    unsigned nc = test_class_table(cls, HAK_STATS_MAX_CLASSES);
     ck_assert_uint_eq(nc, 60);
-    ck_assert_uint_eq(cls[nc - 1], HK_MAX_SMALL);
+    ck_assert_uint_eq(cls[nc - 1], TEST_MAX_SMALL);
     size_t prev = 0;
     for (unsigned k = 0; k < nc; k++) {
         size_t c = cls[k];
@@ -273,17 +273,17 @@ END_TEST
 START_TEST(test_large_blocks)
 {
     const size_t sizes[] = {
-        HK_MiB + 1, HK_MiB + 4096, 3 * HK_MiB / 2, 2 * HK_MiB, 2 * HK_MiB + 1,
-        3 * HK_MiB + 123, 17 * HK_MiB, 64 * HK_MiB + 7,
+        TEST_MiB + 1, TEST_MiB + 4096, 3 * TEST_MiB / 2, 2 * TEST_MiB, 2 * TEST_MiB + 1,
+        3 * TEST_MiB + 123, 17 * TEST_MiB, 64 * TEST_MiB + 7,
     };
     void *p[sizeof sizes / sizeof sizes[0]];
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         p[i] = hak_malloc(sizes[i]);
         check_block(p[i], sizes[i], "hak_malloc");
-        hk_fill(p[i], sizes[i], i);
+        test_fill(p[i], sizes[i], i);
     }
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        size_t bad = hk_verify(p[i], sizes[i], i);
+        size_t bad = test_verify(p[i], sizes[i], i);
         ck_assert_msg(bad == SIZE_MAX, "large block %zu: byte %zu changed", sizes[i], bad);
         hak_free(p[i]);
     }
@@ -316,35 +316,35 @@ START_TEST(test_live_blocks_disjoint)
         size_t n;
         switch (r % 16) {
         case 0: n = (size_t)(r >> 8) % 65536; break;
-        case 1: n = (size_t)(r >> 8) % (HK_MiB + 1); break;
+        case 1: n = (size_t)(r >> 8) % (TEST_MiB + 1); break;
         default: n = (size_t)(r >> 8) % 512; break;
         }
         if (i % 5000 == 0)
-            n = HK_MiB + (size_t)(r >> 8) % HK_MiB; /* a few large ones */
+            n = TEST_MiB + (size_t)(r >> 8) % TEST_MiB; /* a few large ones */
         p[i] = hak_malloc(n);
-        HK_REQUIRE(p[i] != NULL, "hak_malloc(%zu) NULL", n);
-        HK_REQUIRE(hk_aligned(p[i], HK_MIN_ALIGN), "misaligned %p", p[i]);
+        TEST_REQUIRE(p[i] != NULL, "hak_malloc(%zu) NULL", n);
+        TEST_REQUIRE(test_aligned(p[i], TEST_MIN_ALIGN), "misaligned %p", p[i]);
         sz[i] = n;
         size_t fill = n < 64 ? n : 64; /* head and tail are enough here */
-        hk_fill(p[i], fill, i);
+        test_fill(p[i], fill, i);
         if (n >= 128)
-            hk_fill((char *)p[i] + n - 64, 64, ~(uint64_t)i);
+            test_fill((char *)p[i] + n - 64, 64, ~(uint64_t)i);
         sp[i].lo = (uintptr_t)p[i];
         sp[i].hi = sp[i].lo + hak_usable_size(p[i]);
         sp[i].idx = i;
     }
     qsort(sp, N, sizeof sp[0], span_cmp);
     for (size_t i = 1; i < N; i++)
-        HK_REQUIRE(sp[i].lo >= sp[i - 1].hi,
+        TEST_REQUIRE(sp[i].lo >= sp[i - 1].hi,
                    "blocks overlap: [%#lx,%#lx) size %zu and [%#lx,%#lx) size %zu",
                    (unsigned long)sp[i - 1].lo, (unsigned long)sp[i - 1].hi,
                    sz[sp[i - 1].idx], (unsigned long)sp[i].lo,
                    (unsigned long)sp[i].hi, sz[sp[i].idx]);
     for (size_t i = 0; i < N; i++) {
         size_t n = sz[i], fill = n < 64 ? n : 64;
-        HK_REQUIRE(hk_verify(p[i], fill, i) == SIZE_MAX, "block %zu head changed", i);
+        TEST_REQUIRE(test_verify(p[i], fill, i) == SIZE_MAX, "block %zu head changed", i);
         if (n >= 128)
-            HK_REQUIRE(hk_verify((char *)p[i] + n - 64, 64, ~(uint64_t)i) == SIZE_MAX,
+            TEST_REQUIRE(test_verify((char *)p[i] + n - 64, 64, ~(uint64_t)i) == SIZE_MAX,
                        "block %zu tail changed", i);
     }
     ck_assert_int_eq(hak_check(), 0);
@@ -365,19 +365,19 @@ START_TEST(test_realloc_null_is_malloc)
     p = hak_realloc(NULL, 0);
     ck_assert_ptr_nonnull(p);
     hak_free(p);
-    p = hak_realloc(NULL, 5 * HK_MiB);
-    check_block(p, 5 * HK_MiB, "hak_realloc(NULL)");
+    p = hak_realloc(NULL, 5 * TEST_MiB);
+    check_block(p, 5 * TEST_MiB, "hak_realloc(NULL)");
     hak_free(p);
 }
 END_TEST
 
 START_TEST(test_realloc_zero_frees)
 {
-    const size_t sizes[] = {1, 100, 5000, 300 * HK_KiB, 2 * HK_MiB};
+    const size_t sizes[] = {1, 100, 5000, 300 * TEST_KiB, 2 * TEST_MiB};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         void *p = hak_malloc(sizes[i]);
         ck_assert_ptr_nonnull(p);
-        void *q = hak_realloc(p, hk_opaque(0));
+        void *q = hak_realloc(p, test_opaque(0));
         ck_assert_msg(q == NULL, "hak_realloc(p of %zu, 0) returned %p, want NULL (glibc)",
                       sizes[i], q);
     }
@@ -387,23 +387,23 @@ END_TEST
 
 START_TEST(test_realloc_failure_keeps_block)
 {
-    const size_t sizes[] = {100, 70000, 3 * HK_MiB};
+    const size_t sizes[] = {100, 70000, 3 * TEST_MiB};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         size_t n = sizes[i];
         void *p = hak_malloc(n);
         ck_assert_ptr_nonnull(p);
-        hk_fill(p, n, 7 + i);
+        test_fill(p, n, 7 + i);
         errno = 0;
-        void *q = hak_realloc(p, hk_opaque(SIZE_MAX / 2));
+        void *q = hak_realloc(p, test_opaque(SIZE_MAX / 2));
         int err = errno;
         ck_assert_msg(q == NULL && err == ENOMEM, "realloc to SIZE_MAX/2: %p errno %d", q,
                       err);
         errno = 0;
-        q = hak_realloc(p, hk_opaque(SIZE_MAX - 8));
+        q = hak_realloc(p, test_opaque(SIZE_MAX - 8));
         err = errno;
         ck_assert_msg(q == NULL && err == ENOMEM, "realloc to SIZE_MAX-8: %p errno %d", q,
                       err);
-        ck_assert_msg(hk_verify(p, n, 7 + i) == SIZE_MAX,
+        ck_assert_msg(test_verify(p, n, 7 + i) == SIZE_MAX,
                       "failed realloc changed the block of %zu", n);
         ck_assert_uint_ge(hak_usable_size(p), n);
         hak_free(p);
@@ -417,7 +417,7 @@ END_TEST
 START_TEST(test_realloc_ladder)
 {
     uint64_t cls[HAK_STATS_MAX_CLASSES];
-    unsigned nc = hk_class_table(cls, HAK_STATS_MAX_CLASSES);
+    unsigned nc = test_class_table(cls, HAK_STATS_MAX_CLASSES);
     size_t steps[3 * HAK_STATS_MAX_CLASSES + 16];
     unsigned ns = 0;
     for (unsigned k = 0; k < nc; k++) {
@@ -425,37 +425,37 @@ START_TEST(test_realloc_ladder)
         steps[ns++] = cls[k];
         steps[ns++] = cls[k] + 1;
     }
-    steps[ns++] = 3 * HK_MiB / 2;
-    steps[ns++] = 2 * HK_MiB + 77;
-    steps[ns++] = 5 * HK_MiB;
-    steps[ns++] = 9 * HK_MiB + 4095;
+    steps[ns++] = 3 * TEST_MiB / 2;
+    steps[ns++] = 2 * TEST_MiB + 77;
+    steps[ns++] = 5 * TEST_MiB;
+    steps[ns++] = 9 * TEST_MiB + 4095;
 
     char *p = hak_realloc(NULL, 1);
     ck_assert_ptr_nonnull(p);
-    p[0] = (char)hk_byte(99, 0);
+    p[0] = (char)test_byte(99, 0);
     size_t have = 1;
     for (unsigned i = 0; i < ns; i++) {
         size_t n = steps[i];
         p = hak_realloc(p, n);
-        HK_REQUIRE(p != NULL, "realloc up to %zu failed", n);
-        HK_REQUIRE(hk_aligned(p, HK_MIN_ALIGN), "realloc to %zu misaligned", n);
-        HK_REQUIRE(hak_usable_size(p) >= n, "realloc to %zu: usable %zu", n,
+        TEST_REQUIRE(p != NULL, "realloc up to %zu failed", n);
+        TEST_REQUIRE(test_aligned(p, TEST_MIN_ALIGN), "realloc to %zu misaligned", n);
+        TEST_REQUIRE(hak_usable_size(p) >= n, "realloc to %zu: usable %zu", n,
                    hak_usable_size(p));
-        size_t bad = hk_verify(p, have, 99);
-        HK_REQUIRE(bad == SIZE_MAX, "growing %zu -> %zu lost byte %zu", have, n, bad);
+        size_t bad = test_verify(p, have, 99);
+        TEST_REQUIRE(bad == SIZE_MAX, "growing %zu -> %zu lost byte %zu", have, n, bad);
         for (size_t j = have; j < n; j++)
-            p[j] = (char)hk_byte(99, j);
+            p[j] = (char)test_byte(99, j);
         have = n;
     }
     for (int i = (int)ns - 2; i >= 0; i--) {
         size_t n = steps[i];
         p = hak_realloc(p, n);
-        HK_REQUIRE(p != NULL, "realloc down to %zu failed", n);
-        HK_REQUIRE(hk_aligned(p, HK_MIN_ALIGN), "realloc to %zu misaligned", n);
-        HK_REQUIRE(hak_usable_size(p) >= n, "realloc to %zu: usable %zu", n,
+        TEST_REQUIRE(p != NULL, "realloc down to %zu failed", n);
+        TEST_REQUIRE(test_aligned(p, TEST_MIN_ALIGN), "realloc to %zu misaligned", n);
+        TEST_REQUIRE(hak_usable_size(p) >= n, "realloc to %zu: usable %zu", n,
                    hak_usable_size(p));
-        size_t bad = hk_verify(p, n, 99);
-        HK_REQUIRE(bad == SIZE_MAX, "shrinking to %zu lost byte %zu", n, bad);
+        size_t bad = test_verify(p, n, 99);
+        TEST_REQUIRE(bad == SIZE_MAX, "shrinking to %zu lost byte %zu", n, bad);
     }
     hak_free(p);
     ck_assert_int_eq(hak_check(), 0);
@@ -468,38 +468,38 @@ START_TEST(test_realloc_large_mremap)
 {
     void *fence[4];
     for (int i = 0; i < 4; i++) {
-        fence[i] = hak_malloc(2 * HK_MiB);
+        fence[i] = hak_malloc(2 * TEST_MiB);
         ck_assert_ptr_nonnull(fence[i]);
-        hk_fill(fence[i], 2 * HK_MiB, 1000 + (uint64_t)i);
+        test_fill(fence[i], 2 * TEST_MiB, 1000 + (uint64_t)i);
     }
-    size_t have = 2 * HK_MiB;
+    size_t have = 2 * TEST_MiB;
     char *p = hak_malloc(have);
     ck_assert_ptr_nonnull(p);
-    hk_fill(p, have, 5);
-    for (size_t n = 3 * HK_MiB + 100; n <= 48 * HK_MiB; n = n * 3 / 2 + 4097) {
+    test_fill(p, have, 5);
+    for (size_t n = 3 * TEST_MiB + 100; n <= 48 * TEST_MiB; n = n * 3 / 2 + 4097) {
         char *q = hak_realloc(p, n);
         ck_assert_msg(q != NULL, "realloc large %zu -> %zu failed", have, n);
-        ck_assert_msg(hk_aligned(q, HK_MIN_ALIGN), "realloc large misaligned");
+        ck_assert_msg(test_aligned(q, TEST_MIN_ALIGN), "realloc large misaligned");
         ck_assert_uint_ge(hak_usable_size(q), n);
-        size_t bad = hk_verify(q, have, 5);
+        size_t bad = test_verify(q, have, 5);
         ck_assert_msg(bad == SIZE_MAX, "large growth %zu -> %zu lost byte %zu", have, n, bad);
         for (size_t j = have; j < n; j++)
-            q[j] = (char)hk_byte(5, j);
+            q[j] = (char)test_byte(5, j);
         p = q;
         have = n;
     }
     /* shrink inside the large path, then back to a size class */
-    const size_t down[] = {20 * HK_MiB, 1100 * HK_KiB, HK_MiB, 1000, 17};
+    const size_t down[] = {20 * TEST_MiB, 1100 * TEST_KiB, TEST_MiB, 1000, 17};
     for (size_t i = 0; i < sizeof down / sizeof down[0]; i++) {
         p = hak_realloc(p, down[i]);
         ck_assert_ptr_nonnull(p);
         ck_assert_uint_ge(hak_usable_size(p), down[i]);
-        size_t bad = hk_verify(p, down[i], 5);
+        size_t bad = test_verify(p, down[i], 5);
         ck_assert_msg(bad == SIZE_MAX, "large shrink to %zu lost byte %zu", down[i], bad);
     }
     hak_free(p);
     for (int i = 0; i < 4; i++) {
-        ck_assert_msg(hk_verify(fence[i], 2 * HK_MiB, 1000 + (uint64_t)i) == SIZE_MAX,
+        ck_assert_msg(test_verify(fence[i], 2 * TEST_MiB, 1000 + (uint64_t)i) == SIZE_MAX,
                       "a neighbouring large block was damaged by realloc");
         hak_free(fence[i]);
     }
@@ -510,16 +510,16 @@ END_TEST
 /* Same-size and in-class realloc keep the contents too. */
 START_TEST(test_realloc_same_size)
 {
-    const size_t sizes[] = {0, 1, 48, 1000, 70000, HK_MiB, 4 * HK_MiB};
+    const size_t sizes[] = {0, 1, 48, 1000, 70000, TEST_MiB, 4 * TEST_MiB};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         size_t n = sizes[i];
         char *p = hak_malloc(n);
         ck_assert_ptr_nonnull(p);
-        hk_fill(p, n, i);
+        test_fill(p, n, i);
         for (int r = n == 0; r < 4; r++) { /* realloc(p, 0) would free p */
             p = hak_realloc(p, n + (size_t)r);
             ck_assert_ptr_nonnull(p);
-            ck_assert_msg(hk_verify(p, n, i) == SIZE_MAX, "realloc %zu -> %zu changed data",
+            ck_assert_msg(test_verify(p, n, i) == SIZE_MAX, "realloc %zu -> %zu changed data",
                           n, n + (size_t)r);
         }
         hak_free(p);
@@ -533,30 +533,30 @@ END_TEST
 START_TEST(test_realloc_in_place_policy)
 {
     uint64_t cls[HAK_STATS_MAX_CLASSES];
-    unsigned nc = hk_class_table(cls, HAK_STATS_MAX_CLASSES);
+    unsigned nc = test_class_table(cls, HAK_STATS_MAX_CLASSES);
     for (unsigned k = 0; k < nc; k++) {
         size_t u = cls[k];
         if (u <= 64)
             continue; /* tiny blocks never move when they shrink */
         char *p = hak_malloc(u - 1);
         ck_assert_ptr_nonnull(p);
-        HK_REQUIRE(hak_usable_size(p) == u, "malloc(%zu): usable %zu, want %zu", u - 1,
+        TEST_REQUIRE(hak_usable_size(p) == u, "malloc(%zu): usable %zu, want %zu", u - 1,
                    hak_usable_size(p), u);
-        hk_fill(p, u - 1, k);
+        test_fill(p, u - 1, k);
         char *q = hak_realloc(p, u);
-        HK_REQUIRE(q == p, "realloc %zu -> %zu (same class) moved the block", u - 1, u);
+        TEST_REQUIRE(q == p, "realloc %zu -> %zu (same class) moved the block", u - 1, u);
         q = hak_realloc(p, u / 2);
-        HK_REQUIRE(q == p, "realloc %zu -> %zu (half) moved the block", u, u / 2);
-        HK_REQUIRE(hak_usable_size(q) == u, "block kept by realloc to %zu: usable %zu", u / 2,
+        TEST_REQUIRE(q == p, "realloc %zu -> %zu (half) moved the block", u, u / 2);
+        TEST_REQUIRE(hak_usable_size(q) == u, "block kept by realloc to %zu: usable %zu", u / 2,
                    hak_usable_size(q));
         q = hak_realloc(p, u / 4);
-        HK_REQUIRE(q != NULL && q != p, "realloc %zu -> %zu (a quarter) kept the block", u,
+        TEST_REQUIRE(q != NULL && q != p, "realloc %zu -> %zu (a quarter) kept the block", u,
                    u / 4);
-        HK_REQUIRE(hak_usable_size(q) == hk_class_size(u / 4),
+        TEST_REQUIRE(hak_usable_size(q) == test_class_size(u / 4),
                    "realloc to %zu: usable %zu, want %zu", u / 4, hak_usable_size(q),
-                   hk_class_size(u / 4));
-        size_t bad = hk_verify(q, u / 4, k);
-        HK_REQUIRE(bad == SIZE_MAX, "realloc %zu -> %zu lost byte %zu", u, u / 4, bad);
+                   test_class_size(u / 4));
+        size_t bad = test_verify(q, u / 4, k);
+        TEST_REQUIRE(bad == SIZE_MAX, "realloc %zu -> %zu lost byte %zu", u, u / 4, bad);
         hak_free(q);
     }
     ck_assert_int_eq(hak_check(), 0);
@@ -579,15 +579,15 @@ static void aligned_sizes(size_t a, size_t *out, unsigned *n)
         out[k++] = a + a / 2;
     }
     out[k++] = 3 * a + 5;
-    out[k++] = HK_MiB + 1;
+    out[k++] = TEST_MiB + 1;
     *n = k;
 }
 
 static void check_aligned_block(void *p, size_t a, size_t n, const char *what)
 {
-    size_t want = a < HK_MIN_ALIGN ? HK_MIN_ALIGN : a;
+    size_t want = a < TEST_MIN_ALIGN ? TEST_MIN_ALIGN : a;
     ck_assert_msg(p != NULL, "%s(%zu, %zu) returned NULL", what, a, n);
-    ck_assert_msg(hk_aligned(p, want), "%s(%zu, %zu) = %p not aligned to %zu", what, a, n,
+    ck_assert_msg(test_aligned(p, want), "%s(%zu, %zu) = %p not aligned to %zu", what, a, n,
                   p, want);
     size_t u = hak_usable_size(p);
     ck_assert_msg(u >= n, "%s(%zu, %zu): usable %zu", what, a, n, u);
@@ -596,7 +596,7 @@ static void check_aligned_block(void *p, size_t a, size_t n, const char *what)
 
 START_TEST(test_aligned_alloc_all_powers)
 {
-    for (size_t a = 1; a <= 32 * HK_MiB; a *= 2) {
+    for (size_t a = 1; a <= 32 * TEST_MiB; a *= 2) {
         size_t sizes[16];
         unsigned ns;
         aligned_sizes(a, sizes, &ns);
@@ -604,11 +604,11 @@ START_TEST(test_aligned_alloc_all_powers)
         for (unsigned i = 0; i < ns; i++) {
             keep[i] = hak_aligned_alloc(a, sizes[i]);
             check_aligned_block(keep[i], a, sizes[i], "hak_aligned_alloc");
-            hk_fill(keep[i], sizes[i] < 256 ? sizes[i] : 256, a + i);
+            test_fill(keep[i], sizes[i] < 256 ? sizes[i] : 256, a + i);
         }
         for (unsigned i = 0; i < ns; i++) {
             size_t n = sizes[i] < 256 ? sizes[i] : 256;
-            ck_assert_msg(hk_verify(keep[i], n, a + i) == SIZE_MAX,
+            ck_assert_msg(test_verify(keep[i], n, a + i) == SIZE_MAX,
                           "aligned block (%zu, %zu) overwritten", a, sizes[i]);
             hak_free(keep[i]);
         }
@@ -619,7 +619,7 @@ END_TEST
 
 START_TEST(test_posix_memalign_all_powers)
 {
-    for (size_t a = sizeof(void *); a <= 32 * HK_MiB; a *= 2) {
+    for (size_t a = sizeof(void *); a <= 32 * TEST_MiB; a *= 2) {
         size_t sizes[16];
         unsigned ns;
         aligned_sizes(a, sizes, &ns);
@@ -642,7 +642,7 @@ END_TEST
 START_TEST(test_aligned_many_live)
 {
     enum { N = 40 };
-    const size_t aligns[] = {64, 4096, 65536, 2 * HK_MiB};
+    const size_t aligns[] = {64, 4096, 65536, 2 * TEST_MiB};
     for (size_t k = 0; k < sizeof aligns / sizeof aligns[0]; k++) {
         size_t a = aligns[k];
         void *p[N];
@@ -650,11 +650,11 @@ START_TEST(test_aligned_many_live)
             size_t n = 1 + (size_t)i * 997;
             p[i] = hak_aligned_alloc(a, n);
             check_aligned_block(p[i], a, n, "hak_aligned_alloc");
-            hk_fill(p[i], n, (uint64_t)(k * N + (size_t)i));
+            test_fill(p[i], n, (uint64_t)(k * N + (size_t)i));
         }
         for (int i = 0; i < N; i++) {
             size_t n = 1 + (size_t)i * 997;
-            ck_assert_msg(hk_verify(p[i], n, (uint64_t)(k * N + (size_t)i)) == SIZE_MAX,
+            ck_assert_msg(test_verify(p[i], n, (uint64_t)(k * N + (size_t)i)) == SIZE_MAX,
                           "aligned(%zu) block %d overwritten", a, i);
         }
         for (int i = 0; i < N; i++)
@@ -668,14 +668,14 @@ START_TEST(test_aligned_realloc_keeps_data)
 {
     void *p = hak_aligned_alloc(4096, 3000);
     ck_assert_ptr_nonnull(p);
-    hk_fill(p, 3000, 11);
+    test_fill(p, 3000, 11);
     p = hak_realloc(p, 9000);
     ck_assert_ptr_nonnull(p);
-    ck_assert(hk_aligned(p, HK_MIN_ALIGN));
-    ck_assert_msg(hk_verify(p, 3000, 11) == SIZE_MAX, "realloc of aligned block lost data");
+    ck_assert(test_aligned(p, TEST_MIN_ALIGN));
+    ck_assert_msg(test_verify(p, 3000, 11) == SIZE_MAX, "realloc of aligned block lost data");
     p = hak_realloc(p, 10);
     ck_assert_ptr_nonnull(p);
-    ck_assert_msg(hk_verify(p, 10, 11) == SIZE_MAX, "realloc of aligned block lost data");
+    ck_assert_msg(test_verify(p, 10, 11) == SIZE_MAX, "realloc of aligned block lost data");
     hak_free(p);
 }
 END_TEST
@@ -683,13 +683,13 @@ END_TEST
 START_TEST(test_posix_memalign_einval)
 {
     const size_t bad[] = {
-        0, 1, 2, 4, 3, 12, 24, 48, sizeof(void *) + 1, 3 * HK_MiB, 4097,
+        0, 1, 2, 4, 3, 12, 24, 48, sizeof(void *) + 1, 3 * TEST_MiB, 4097,
         SIZE_MAX, SIZE_MAX / 2,
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         void *p = NULL;
         errno = 4242;
-        int rc = hak_posix_memalign(&p, hk_opaque(bad[i]), 64);
+        int rc = hak_posix_memalign(&p, test_opaque(bad[i]), 64);
         int err = errno;
         ck_assert_msg(rc == EINVAL, "hak_posix_memalign(alignment %zu) = %d, want EINVAL",
                       bad[i], rc);
@@ -701,16 +701,16 @@ END_TEST
 
 START_TEST(test_posix_memalign_enomem)
 {
-    const size_t a[] = {8, 64, 4096, 2 * HK_MiB};
+    const size_t a[] = {8, 64, 4096, 2 * TEST_MiB};
     for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) {
         void *p = NULL;
         errno = 4242;
-        int rc = hak_posix_memalign(&p, a[i], hk_opaque(SIZE_MAX / 2));
+        int rc = hak_posix_memalign(&p, a[i], test_opaque(SIZE_MAX / 2));
         int err = errno;
         ck_assert_msg(rc == ENOMEM, "hak_posix_memalign(%zu, SIZE_MAX/2) = %d", a[i], rc);
         ck_assert_int_eq(err, 4242);
         errno = 4242;
-        rc = hak_posix_memalign(&p, a[i], hk_opaque(SIZE_MAX - 4));
+        rc = hak_posix_memalign(&p, a[i], test_opaque(SIZE_MAX - 4));
         err = errno;
         ck_assert_msg(rc == ENOMEM, "hak_posix_memalign(%zu, SIZE_MAX-4) = %d", a[i], rc);
         ck_assert_int_eq(err, 4242);
@@ -720,22 +720,22 @@ END_TEST
 
 START_TEST(test_aligned_alloc_einval)
 {
-    const size_t bad[] = {0, 3, 24, 48, 100, 3 * HK_MiB, SIZE_MAX, SIZE_MAX / 2};
+    const size_t bad[] = {0, 3, 24, 48, 100, 3 * TEST_MiB, SIZE_MAX, SIZE_MAX / 2};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         errno = 0;
-        void *p = hak_aligned_alloc(hk_opaque(bad[i]), 64);
+        void *p = hak_aligned_alloc(test_opaque(bad[i]), 64);
         int err = errno;
         ck_assert_msg(p == NULL, "hak_aligned_alloc(%zu, 64) returned %p", bad[i], p);
         ck_assert_msg(err == EINVAL, "hak_aligned_alloc(%zu, 64): errno %d, want EINVAL",
                       bad[i], err);
     }
     errno = 0;
-    void *p = hak_aligned_alloc(64, hk_opaque(SIZE_MAX / 2));
+    void *p = hak_aligned_alloc(64, test_opaque(SIZE_MAX / 2));
     int err = errno;
     ck_assert_msg(p == NULL && err == ENOMEM, "hak_aligned_alloc(64, SIZE_MAX/2): %p %d", p,
                   err);
     errno = 0;
-    p = hak_aligned_alloc(4096, hk_opaque(SIZE_MAX - 100));
+    p = hak_aligned_alloc(4096, test_opaque(SIZE_MAX - 100));
     err = errno;
     ck_assert_msg(p == NULL && err == ENOMEM, "hak_aligned_alloc(4096, SIZE_MAX-100): %p %d",
                   p, err);
@@ -793,5 +793,5 @@ static Suite *api_suite(void)
 
 int main(void)
 {
-    return hk_run_suite(api_suite());
+    return test_run_suite(api_suite());
 }

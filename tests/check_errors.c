@@ -10,7 +10,7 @@
 #include <semaphore.h>
 #include <sys/mman.h>
 
-#include "hak_test.h"
+#include "test_check.h"
 
 #ifndef HK_OVERRIDE
 #error "HK_OVERRIDE must be defined by tests/local.mk (1 in the override build)"
@@ -113,9 +113,9 @@ static void *make_bad(enum bad_kind k, char *stack_buf)
 {
     switch (k) {
     case BAD_STACK:
-        return hk_opaque_ptr(stack_buf + 16);
+        return test_opaque_ptr(stack_buf + 16);
     case BAD_GLOBAL:
-        return hk_opaque_ptr(global_buf + 32);
+        return test_opaque_ptr(global_buf + 32);
     case BAD_MMAP: {
         char *m = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                        -1, 0);
@@ -126,7 +126,7 @@ static void *make_bad(enum bad_kind k, char *stack_buf)
         /* An address aligned like a SuperSlab base (we do not know its
          * size; 64 MiB covers any plausible one), in memory that reads
          * as zeros: metadata lookups by masking must not trust it. */
-        size_t len = 128 * HK_MiB, al = 64 * HK_MiB;
+        size_t len = 128 * TEST_MiB, al = 64 * TEST_MiB;
         char *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         ck_assert_msg(m != MAP_FAILED, "mmap: %s", strerror(errno));
@@ -145,12 +145,12 @@ static void *make_bad(enum bad_kind k, char *stack_buf)
         return p + 16;
     }
     case BAD_LARGE_PLUS8: {
-        char *p = hak_malloc(3 * HK_MiB);
+        char *p = hak_malloc(3 * TEST_MiB);
         ck_assert_ptr_nonnull(p);
         return p + 8;
     }
     case BAD_LARGE_PLUS4096: {
-        char *p = hak_malloc(3 * HK_MiB);
+        char *p = hak_malloc(3 * TEST_MiB);
         ck_assert_ptr_nonnull(p);
         return p + 4096;
     }
@@ -228,7 +228,7 @@ START_TEST(test_double_free_small_aborts)
     void *p = hak_malloc(48);
     ck_assert_ptr_nonnull(p);
     hak_free(p);
-    hak_free(hk_opaque_ptr(p));
+    hak_free(test_opaque_ptr(p));
     ck_abort_msg("second hak_free(%p) returned", p);
 }
 END_TEST
@@ -281,9 +281,9 @@ static unsigned user_lines(const char *out, char *first, size_t firstsz)
 static void check_message(enum bad_kind kind, int realloc_call)
 {
     struct bad_call c = {kind, realloc_call, NULL};
-    struct hk_child ch;
+    struct test_child ch;
     const char *fn = realloc_call ? "hak_realloc" : "hak_free";
-    hk_run_child(do_bad_call, &c, &ch);
+    test_run_child(do_bad_call, &c, &ch);
 
     ck_assert_msg(WIFSIGNALED(ch.status) && WTERMSIG(ch.status) == SIGABRT,
                   "%s(%s pointer): child did not abort (status %#x), stderr: %s", fn,
@@ -336,7 +336,7 @@ static void do_double_free(void *arg)
     if (!p || !q)
         _exit(3);
     hak_free(p);
-    hak_free(hk_opaque_ptr(p));
+    hak_free(test_opaque_ptr(p));
     hak_free(q);
 }
 
@@ -345,8 +345,8 @@ START_TEST(test_double_free_small_message)
     const size_t sizes[] = {1, 16, 48, 100, 1000, 5000};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         struct double_free_arg a = {sizes[i]};
-        struct hk_child ch;
-        hk_run_child(do_double_free, &a, &ch);
+        struct test_child ch;
+        test_run_child(do_double_free, &a, &ch);
         ck_assert_msg(WIFSIGNALED(ch.status) && WTERMSIG(ch.status) == SIGABRT,
                       "double free of a %zu-byte block: no abort (status %#x), stderr: %s",
                       sizes[i], (unsigned)ch.status, ch.err);
@@ -377,18 +377,18 @@ static void do_remote_double_free(void *arg)
     switch (how) {
     case REMOTE_OVERFLOW:
         for (int i = 0; i <= 65536 / FEW_SLOT; i++)
-            hak_free(hk_opaque_ptr(x));
+            hak_free(test_opaque_ptr(x));
         break;
     case REMOTE_DRAIN:
         hak_free(x);
-        hak_free(hk_opaque_ptr(x));
+        hak_free(test_opaque_ptr(x));
         hak_free(o.blocks[1]);
         hak_free(o.blocks[2]);
         owner_exit(&o); /* its exit drains the slab */
         break;
     case REMOTE_RELEASE:
         hak_free(x);
-        hak_free(hk_opaque_ptr(x));
+        hak_free(test_opaque_ptr(x));
         owner_exit(&o);         /* drains 2 of 3 out: the slab looks 1 short of empty */
         hak_free(o.blocks[1]);  /* claims the parked slab, which then looks empty */
         break;
@@ -399,8 +399,8 @@ START_TEST(test_remote_double_free_message)
 {
     static const char *const names[] = {"overflow", "drain", "release"};
     enum remote_double how = (enum remote_double)_i;
-    struct hk_child ch;
-    hk_run_child(do_remote_double_free, &how, &ch);
+    struct test_child ch;
+    test_run_child(do_remote_double_free, &how, &ch);
     ck_assert_msg(WIFSIGNALED(ch.status) && WTERMSIG(ch.status) == SIGABRT,
                   "remote double free (%s): no abort (status %#x), stderr: %s", names[how],
                   (unsigned)ch.status, ch.err);
@@ -416,9 +416,9 @@ END_TEST
  * (as a double free or as a pointer hakmem does not know). */
 START_TEST(test_double_free_large_message)
 {
-    struct double_free_arg a = {3 * HK_MiB};
-    struct hk_child ch;
-    hk_run_child(do_double_free, &a, &ch);
+    struct double_free_arg a = {3 * TEST_MiB};
+    struct test_child ch;
+    test_run_child(do_double_free, &a, &ch);
     ck_assert_msg(WIFSIGNALED(ch.status) && WTERMSIG(ch.status) == SIGABRT,
                   "double free of a large block: no abort (status %#x), stderr: %s",
                   (unsigned)ch.status, ch.err);
@@ -430,7 +430,7 @@ END_TEST
 /* After all that, ordinary frees are not mistaken for invalid ones. */
 START_TEST(test_valid_frees_accepted)
 {
-    const size_t sizes[] = {0, 1, 64, 4096, HK_MiB, HK_MiB + 1, 5 * HK_MiB};
+    const size_t sizes[] = {0, 1, 64, 4096, TEST_MiB, TEST_MiB + 1, 5 * TEST_MiB};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         char *p = hak_malloc(sizes[i]);
         ck_assert_ptr_nonnull(p);
@@ -470,6 +470,6 @@ static Suite *errors_suite(void)
 
 int main(void)
 {
-    hk_no_core_dumps();
-    return hk_run_suite(errors_suite());
+    test_no_core_dumps();
+    return test_run_suite(errors_suite());
 }

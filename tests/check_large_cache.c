@@ -7,7 +7,7 @@
  * Each test runs in its own process, so each starts with an empty cache. */
 #include "config.h"
 
-#include "hak_test.h"
+#include "test_check.h"
 
 #include "os_pages.h"
 
@@ -54,9 +54,9 @@ static void cache_three_pieces(void)
 {
     void *p[3];
     for (int i = 0; i < 3; i++) {
-        p[i] = hak_malloc(piece_mib[i] * HK_MiB);
+        p[i] = hak_malloc(piece_mib[i] * TEST_MiB);
         ck_assert_ptr_nonnull(p[i]);
-        memset(p[i], piece_tag[i], piece_mib[i] * HK_MiB);
+        memset(p[i], piece_tag[i], piece_mib[i] * TEST_MiB);
     }
     for (int i = 0; i < 3; i++)
         hak_free(p[i]);
@@ -74,16 +74,16 @@ START_TEST(test_assemble_moves_pages)
     }
     cache_three_pieces();
     uint64_t before = bytes_mapped();
-    unsigned char *q = whole_block(hak_malloc(14 * HK_MiB));
+    unsigned char *q = whole_block(hak_malloc(14 * TEST_MiB));
     ck_assert_ptr_nonnull(q);
     ck_assert_uint_le(bytes_mapped(), before);
-    ck_assert_uint_eq(hak_usable_size(q), 15 * HK_MiB + 2 * PAGE);
+    ck_assert_uint_eq(hak_usable_size(q), 15 * TEST_MiB + 2 * PAGE);
     size_t off = 0;
     for (int i = 0; i < 3; i++) {
-        ck_assert_msg(all_bytes(q + off, piece_mib[i] * HK_MiB, piece_tag[i]),
+        ck_assert_msg(all_bytes(q + off, piece_mib[i] * TEST_MiB, piece_tag[i]),
                       "piece %d (%zu MiB of '%c') not resident at offset %zu", i, piece_mib[i],
                       piece_tag[i], off);
-        off += piece_mib[i] * HK_MiB + PAGE;
+        off += piece_mib[i] * TEST_MiB + PAGE;
     }
     memset(q, 0x11, hak_usable_size(q));
     hak_free(q);
@@ -98,13 +98,13 @@ START_TEST(test_single_mapping_kernel_grows_largest)
     os_pages_single_mapping_moves(true);
     cache_three_pieces();
     uint64_t before = bytes_mapped();
-    unsigned char *q = hak_malloc(14 * HK_MiB);
+    unsigned char *q = hak_malloc(14 * TEST_MiB);
     ck_assert_ptr_nonnull(q);
     uint64_t grown = bytes_mapped() - before;
-    ck_assert_msg(grown >= 8 * HK_MiB - PAGE && grown <= 8 * HK_MiB + PAGE,
+    ck_assert_msg(grown >= 8 * TEST_MiB - PAGE && grown <= 8 * TEST_MiB + PAGE,
                   "growing the 6 MiB piece to 14 MiB mapped %llu bytes", (unsigned long long)grown);
-    ck_assert_msg(all_bytes(q, 6 * HK_MiB, 'A'), "the grown piece's pages did not move along");
-    memset(q, 0x22, 14 * HK_MiB);
+    ck_assert_msg(all_bytes(q, 6 * TEST_MiB, 'A'), "the grown piece's pages did not move along");
+    memset(q, 0x22, 14 * TEST_MiB);
     hak_free(q);
     ck_assert_int_eq(hak_check(), 0);
 }
@@ -118,15 +118,15 @@ START_TEST(test_assembled_block_realloc)
         return;
     void *p[3];
     for (int i = 0; i < 3; i++) {
-        p[i] = hak_malloc((size_t)(3 + i) * HK_MiB);
+        p[i] = hak_malloc((size_t)(3 + i) * TEST_MiB);
         ck_assert_ptr_nonnull(p[i]);
     }
     for (int i = 0; i < 3; i++)
         hak_free(p[i]);
-    size_t n = 11 * HK_MiB;
+    size_t n = 11 * TEST_MiB;
     char *q = hak_malloc(n);
     ck_assert_ptr_nonnull(q);
-    hk_fill(q, n, 9);
+    test_fill(q, n, 9);
     /* Take the page right after the block's mapping, so it cannot grow
      * where it is. */
     char *end = q + hak_usable_size(q);
@@ -134,17 +134,17 @@ START_TEST(test_assembled_block_realloc)
                          -1, 0);
     ck_assert_msg(blocker == end || (blocker == MAP_FAILED && errno == EEXIST),
                   "could not place a mapping after the block");
-    const size_t sizes[] = {50 * HK_MiB, 7 * HK_MiB + 3, 2 * HK_MiB, 100};
+    const size_t sizes[] = {50 * TEST_MiB, 7 * TEST_MiB + 3, 2 * TEST_MiB, 100};
     size_t have = n;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         char *r = hak_realloc(q, sizes[i]);
         ck_assert_msg(r != NULL, "realloc %zu -> %zu failed", have, sizes[i]);
         ck_assert_uint_ge(hak_usable_size(r), sizes[i]);
         size_t keep = have < sizes[i] ? have : sizes[i];
-        size_t bad = hk_verify(r, keep, 9);
+        size_t bad = test_verify(r, keep, 9);
         ck_assert_msg(bad == SIZE_MAX, "realloc %zu -> %zu lost byte %zu", have, sizes[i], bad);
         for (size_t j = keep; j < sizes[i]; j++)
-            r[j] = (char)hk_byte(9, j);
+            r[j] = (char)test_byte(9, j);
         q = r;
         have = sizes[i];
     }
@@ -164,5 +164,5 @@ int main(void)
     tcase_add_test(tc, test_single_mapping_kernel_grows_largest);
     tcase_add_test(tc, test_assembled_block_realloc);
     suite_add_tcase(s, tc);
-    return hk_run_suite_forked(s); /* an empty cache per test */
+    return test_run_suite_forked(s); /* an empty cache per test */
 }

@@ -10,7 +10,7 @@
 #include <malloc.h>
 #include <pthread.h>
 
-#include "hak_test.h"
+#include "test_check.h"
 
 /* glibc's aliases, exported by hakmem too (no public prototypes) */
 extern void *__libc_malloc(size_t);
@@ -23,7 +23,7 @@ static uint64_t class_allocs(size_t block)
 {
     struct hak_stats st;
     memset(&st, 0, sizeof st);
-    HK_REQUIRE(hak_stats(&st, sizeof st) == 0, "hak_stats failed");
+    TEST_REQUIRE(hak_stats(&st, sizeof st) == 0, "hak_stats failed");
     for (uint32_t i = 0; i < st.nclasses; i++)
         if (st.classes[i].block_size == block)
             return st.classes[i].allocs;
@@ -36,7 +36,7 @@ static uint64_t class_allocs(size_t block)
 static void check_hakmem_block(void *p, size_t n, const char *what)
 {
     ck_assert_msg(p != NULL, "%s returned NULL", what);
-    ck_assert_msg(hk_aligned(p, HK_MIN_ALIGN), "%s = %p is not 16-aligned", what, p);
+    ck_assert_msg(test_aligned(p, TEST_MIN_ALIGN), "%s = %p is not 16-aligned", what, p);
     size_t hu = hak_usable_size(p), mu = malloc_usable_size(p);
     ck_assert_msg(hu >= n, "%s: hak_usable_size %zu < %zu", what, hu, n);
     ck_assert_msg(hu == mu, "%s: hak_usable_size %zu != malloc_usable_size %zu", what, hu,
@@ -48,7 +48,7 @@ START_TEST(test_malloc_is_hakmem)
 {
     /* 1500 bytes is class 1536: a count only hakmem keeps */
     uint64_t before = class_allocs(1536);
-    void *p = malloc(hk_opaque(1500));
+    void *p = malloc(test_opaque(1500));
     uint64_t after = class_allocs(1536);
     ck_assert_msg(after - before == 1, "malloc(1500) did not go through hakmem (%lu allocs)",
                   (unsigned long)(after - before));
@@ -56,7 +56,7 @@ START_TEST(test_malloc_is_hakmem)
     ck_assert_uint_eq(hak_usable_size(p), 1536);
     free(p);
 
-    p = malloc(hk_opaque(100));
+    p = malloc(test_opaque(100));
     check_hakmem_block(p, 100, "malloc(100)");
     ck_assert_uint_eq(malloc_usable_size(p), 112);
     ck_assert_uint_eq(malloc_usable_size(NULL), 0);
@@ -64,8 +64,8 @@ START_TEST(test_malloc_is_hakmem)
     p = hak_malloc(300);
     ck_assert_ptr_nonnull(p);
     free(p);
-    p = malloc(hk_opaque(5 * HK_MiB));
-    check_hakmem_block(p, 5 * HK_MiB, "malloc(5 MiB)");
+    p = malloc(test_opaque(5 * TEST_MiB));
+    check_hakmem_block(p, 5 * TEST_MiB, "malloc(5 MiB)");
     free(p);
     free(NULL);
     ck_assert_int_eq(hak_check(), 0);
@@ -75,22 +75,22 @@ END_TEST
 START_TEST(test_calloc_realloc)
 {
     uint64_t before = class_allocs(1536);
-    unsigned char *p = calloc(hk_opaque(30), 50);
+    unsigned char *p = calloc(test_opaque(30), 50);
     ck_assert_uint_eq(class_allocs(1536) - before, 1);
     for (int i = 0; i < 1500; i++)
         ck_assert_msg(p[i] == 0, "calloc byte %d not zero", i);
     check_hakmem_block(p, 1500, "calloc(30, 50)");
-    p = realloc(p, hk_opaque(100000));
+    p = realloc(p, test_opaque(100000));
     check_hakmem_block(p, 100000, "realloc(100000)");
-    p = realloc(p, hk_opaque(3 * HK_MiB));
-    check_hakmem_block(p, 3 * HK_MiB, "realloc(3 MiB)");
-    ck_assert_ptr_null(realloc(p, hk_opaque(0)));
-    p = realloc(NULL, hk_opaque(10));
+    p = realloc(p, test_opaque(3 * TEST_MiB));
+    check_hakmem_block(p, 3 * TEST_MiB, "realloc(3 MiB)");
+    ck_assert_ptr_null(realloc(p, test_opaque(0)));
+    p = realloc(NULL, test_opaque(10));
     check_hakmem_block(p, 10, "realloc(NULL, 10)");
     free(p);
 
     errno = 0;
-    p = calloc(hk_opaque(SIZE_MAX / 2), 4);
+    p = calloc(test_opaque(SIZE_MAX / 2), 4);
     int err = errno;
     ck_assert_msg(p == NULL && err == ENOMEM, "calloc overflow: %p errno %d", (void *)p, err);
 }
@@ -98,18 +98,18 @@ END_TEST
 
 START_TEST(test_reallocarray)
 {
-    void *p = reallocarray(NULL, hk_opaque(10), 30);
+    void *p = reallocarray(NULL, test_opaque(10), 30);
     check_hakmem_block(p, 300, "reallocarray(NULL, 10, 30)");
-    hk_fill(p, 300, 3);
-    void *q = reallocarray(p, hk_opaque(100), 30);
+    test_fill(p, 300, 3);
+    void *q = reallocarray(p, test_opaque(100), 30);
     check_hakmem_block(q, 3000, "reallocarray(p, 100, 30)");
     /* check_hakmem_block overwrote it; refill and test overflow */
-    hk_fill(q, 3000, 4);
+    test_fill(q, 3000, 4);
     errno = 0;
-    void *r = reallocarray(q, hk_opaque(SIZE_MAX / 4), 8);
+    void *r = reallocarray(q, test_opaque(SIZE_MAX / 4), 8);
     int err = errno;
     ck_assert_msg(r == NULL && err == ENOMEM, "reallocarray overflow: %p errno %d", r, err);
-    ck_assert_msg(hk_verify(q, 3000, 4) == SIZE_MAX, "failed reallocarray changed the block");
+    ck_assert_msg(test_verify(q, 3000, 4) == SIZE_MAX, "failed reallocarray changed the block");
     free(q);
 }
 END_TEST
@@ -117,42 +117,42 @@ END_TEST
 START_TEST(test_aligned_family)
 {
     void *p = NULL;
-    ck_assert_int_eq(posix_memalign(&p, 4096, hk_opaque(100)), 0);
+    ck_assert_int_eq(posix_memalign(&p, 4096, test_opaque(100)), 0);
     check_hakmem_block(p, 100, "posix_memalign(4096, 100)");
-    ck_assert(hk_aligned(p, 4096));
+    ck_assert(test_aligned(p, 4096));
     free(p);
     errno = 1234;
-    int rc = posix_memalign(&p, hk_opaque(24), 100);
+    int rc = posix_memalign(&p, test_opaque(24), 100);
     int err = errno;
     ck_assert_int_eq(rc, EINVAL);
     ck_assert_int_eq(err, 1234);
 
-    p = aligned_alloc(256, hk_opaque(512));
+    p = aligned_alloc(256, test_opaque(512));
     check_hakmem_block(p, 512, "aligned_alloc(256, 512)");
-    ck_assert(hk_aligned(p, 256));
+    ck_assert(test_aligned(p, 256));
     free(p);
     errno = 0;
-    p = aligned_alloc(hk_opaque(3), 64);
+    p = aligned_alloc(test_opaque(3), 64);
     err = errno;
     ck_assert_msg(p == NULL && err == EINVAL, "aligned_alloc(3): %p errno %d", p, err);
 
-    p = memalign(hk_opaque(1024), 100);
+    p = memalign(test_opaque(1024), 100);
     check_hakmem_block(p, 100, "memalign(1024, 100)");
-    ck_assert(hk_aligned(p, 1024));
+    ck_assert(test_aligned(p, 1024));
     free(p);
 
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    p = valloc(hk_opaque(100));
+    p = valloc(test_opaque(100));
     check_hakmem_block(p, 100, "valloc(100)");
-    ck_assert(hk_aligned(p, page));
+    ck_assert(test_aligned(p, page));
     free(p);
-    p = pvalloc(hk_opaque(100));
+    p = pvalloc(test_opaque(100));
     check_hakmem_block(p, page, "pvalloc(100)"); /* rounded up to a page */
-    ck_assert(hk_aligned(p, page));
+    ck_assert(test_aligned(p, page));
     free(p);
-    p = memalign(2 * HK_MiB, hk_opaque(3 * HK_MiB));
-    check_hakmem_block(p, 3 * HK_MiB, "memalign(2 MiB, 3 MiB)");
-    ck_assert(hk_aligned(p, 2 * HK_MiB));
+    p = memalign(2 * TEST_MiB, test_opaque(3 * TEST_MiB));
+    check_hakmem_block(p, 3 * TEST_MiB, "memalign(2 MiB, 3 MiB)");
+    ck_assert(test_aligned(p, 2 * TEST_MiB));
     free(p);
     ck_assert_int_eq(hak_check(), 0);
 }
@@ -161,22 +161,22 @@ END_TEST
 START_TEST(test_libc_aliases)
 {
     uint64_t before = class_allocs(1536);
-    void *p = __libc_malloc(hk_opaque(1500));
+    void *p = __libc_malloc(test_opaque(1500));
     ck_assert_uint_eq(class_allocs(1536) - before, 1);
     check_hakmem_block(p, 1500, "__libc_malloc(1500)");
-    p = __libc_realloc(p, hk_opaque(20000));
+    p = __libc_realloc(p, test_opaque(20000));
     check_hakmem_block(p, 20000, "__libc_realloc(20000)");
     __libc_free(p);
-    unsigned char *c = __libc_calloc(hk_opaque(10), 10);
+    unsigned char *c = __libc_calloc(test_opaque(10), 10);
     check_hakmem_block(c, 100, "__libc_calloc");
     free(c);
-    c = __libc_calloc(hk_opaque(10), 10);
+    c = __libc_calloc(test_opaque(10), 10);
     for (int i = 0; i < 100; i++)
         ck_assert(c[i] == 0);
     hak_free(c);
-    p = __libc_memalign(512, hk_opaque(100));
+    p = __libc_memalign(512, test_opaque(100));
     check_hakmem_block(p, 100, "__libc_memalign(512, 100)");
-    ck_assert(hk_aligned(p, 512));
+    ck_assert(test_aligned(p, 512));
     __libc_free(p);
 }
 END_TEST
@@ -214,7 +214,7 @@ static void *first_calloc(void *arg)
     /* the classic trap: calloc before anything else in a new thread, while
      * the thread's heap does not exist yet (and dlsym/TLS setup may itself
      * call calloc) */
-    unsigned char *p = calloc(hk_opaque(64), 16);
+    unsigned char *p = calloc(test_opaque(64), 16);
     if (!p)
         return (void *)thread_errors[0];
     for (int i = 0; i < 1024; i++)
@@ -228,7 +228,7 @@ static void *first_calloc(void *arg)
 static void *first_malloc(void *arg)
 {
     (void)arg;
-    void *p = malloc(hk_opaque(100));
+    void *p = malloc(test_opaque(100));
     if (!p)
         return (void *)thread_errors[3];
     memset(p, 1, 100);
@@ -274,24 +274,24 @@ static void free_stack(void *arg)
     (void)arg;
     char buf[64];
     memset(buf, 0, sizeof buf);
-    fprintf(stderr, "ptr=%p\n", hk_opaque_ptr(buf + 16));
+    fprintf(stderr, "ptr=%p\n", test_opaque_ptr(buf + 16));
     fflush(stderr);
-    free(hk_opaque_ptr(buf + 16));
+    free(test_opaque_ptr(buf + 16));
 }
 
 static void realloc_global(void *arg)
 {
     (void)arg;
-    fprintf(stderr, "ptr=%p\n", hk_opaque_ptr(global_buf + 16));
+    fprintf(stderr, "ptr=%p\n", test_opaque_ptr(global_buf + 16));
     fflush(stderr);
-    void *r = realloc(hk_opaque_ptr(global_buf + 16), 100);
+    void *r = realloc(test_opaque_ptr(global_buf + 16), 100);
     (void)r;
 }
 
 static void check_invalid(void (*fn)(void *), const char *expect)
 {
-    struct hk_child ch;
-    hk_run_child(fn, NULL, &ch);
+    struct test_child ch;
+    test_run_child(fn, NULL, &ch);
     ck_assert_msg(WIFSIGNALED(ch.status) && WTERMSIG(ch.status) == SIGABRT,
                   "no abort (status %#x): %s", (unsigned)ch.status, ch.err);
     unsigned long long want = 0;
@@ -317,9 +317,9 @@ END_TEST
 
 START_TEST(test_free_interior_raises)
 {
-    char *p = malloc(hk_opaque(64));
+    char *p = malloc(test_opaque(64));
     ck_assert_ptr_nonnull(p);
-    free(hk_opaque_ptr(p + 8));
+    free(test_opaque_ptr(p + 8));
     ck_abort_msg("free(p + 8) returned");
 }
 END_TEST
@@ -349,6 +349,6 @@ static Suite *override_suite(void)
 
 int main(void)
 {
-    hk_no_core_dumps();
-    return hk_run_suite(override_suite());
+    test_no_core_dumps();
+    return test_run_suite(override_suite());
 }

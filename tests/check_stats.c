@@ -6,17 +6,17 @@
 
 #include <pthread.h>
 
-#include "hak_test.h"
+#include "test_check.h"
 
 /* In the override build check's own passing assertions allocate (they
  * record their location through malloc), so between two snapshots whose
- * difference is judged only HK_REQUIRE is used, which is silent on success. */
+ * difference is judged only TEST_REQUIRE is used, which is silent on success. */
 static void snap(struct hak_stats *st)
 {
     memset(st, 0, sizeof *st);
     int rc = hak_stats(st, sizeof *st);
-    HK_REQUIRE(rc == 0, "hak_stats failed: %d errno %d", rc, errno);
-    HK_REQUIRE(st->size == sizeof *st, "hak_stats filled %lu bytes, not %zu",
+    TEST_REQUIRE(rc == 0, "hak_stats failed: %d errno %d", rc, errno);
+    TEST_REQUIRE(st->size == sizeof *st, "hak_stats filled %lu bytes, not %zu",
                (unsigned long)st->size, sizeof *st);
 }
 
@@ -53,7 +53,7 @@ START_TEST(test_stats_bad_args)
         ck_assert_msg(rc == -1 && err == EINVAL,
                       "hak_stats(st, %zu) = %d errno %d, want -1 EINVAL", small[i], rc, err);
         for (size_t j = 0; j < sizeof u.b; j++)
-            HK_REQUIRE(u.b[j] == 0xCB, "hak_stats(st, %zu) wrote byte %zu", small[i], j);
+            TEST_REQUIRE(u.b[j] == 0xCB, "hak_stats(st, %zu) wrote byte %zu", small[i], j);
     }
 }
 END_TEST
@@ -71,7 +71,7 @@ START_TEST(test_stats_small_struct)
                       (unsigned long)u.st.size);
         ck_assert_uint_eq(u.st.version, HAK_STATS_VERSION);
         for (size_t j = n; j < sizeof u.b; j++)
-            HK_REQUIRE(u.b[j] == 0xCB, "hak_stats(st, %zu) wrote past it, at byte %zu", n, j);
+            TEST_REQUIRE(u.b[j] == 0xCB, "hak_stats(st, %zu) wrote past it, at byte %zu", n, j);
     }
     /* with 64 bytes the first counters are there too */
     union stats_buf u;
@@ -97,7 +97,7 @@ START_TEST(test_stats_large_struct)
                   "a larger buffer: size should be sizeof(struct hak_stats) = %zu, is %lu",
                   sizeof(struct hak_stats), (unsigned long)u.st.size);
     for (size_t j = sizeof(struct hak_stats); j < sizeof u.b; j++)
-        HK_REQUIRE(u.b[j] == 0, "byte %zu past the known struct is not zero", j);
+        TEST_REQUIRE(u.b[j] == 0, "byte %zu past the known struct is not zero", j);
 }
 END_TEST
 
@@ -105,7 +105,7 @@ START_TEST(test_stats_class_table)
 {
     struct hak_stats st;
     uint64_t want[HAK_STATS_MAX_CLASSES];
-    unsigned nc = hk_class_table(want, HAK_STATS_MAX_CLASSES);
+    unsigned nc = test_class_table(want, HAK_STATS_MAX_CLASSES);
     snap(&st);
     ck_assert_uint_eq(st.version, HAK_STATS_VERSION);
     ck_assert_uint_eq(st.nclasses, nc);
@@ -141,7 +141,7 @@ START_TEST(test_stats_counts_local)
     snap(&a);
     for (int i = 0; i < N; i++) {
         p[i] = hak_malloc(1500);
-        HK_REQUIRE(p[i] != NULL, "hak_malloc(1500) NULL");
+        TEST_REQUIRE(p[i] != NULL, "hak_malloc(1500) NULL");
     }
     snap(&b);
     for (int i = 0; i < F; i++)
@@ -184,8 +184,8 @@ START_TEST(test_stats_counts_large)
     void *p[3];
     snap(&a);
     for (int i = 0; i < 3; i++) {
-        p[i] = hak_malloc(2 * HK_MiB + 1);
-        HK_REQUIRE(p[i] != NULL, "hak_malloc(2 MiB + 1) NULL");
+        p[i] = hak_malloc(2 * TEST_MiB + 1);
+        TEST_REQUIRE(p[i] != NULL, "hak_malloc(2 MiB + 1) NULL");
     }
     snap(&b);
     for (int i = 0; i < 3; i++)
@@ -193,10 +193,10 @@ START_TEST(test_stats_counts_large)
     snap(&c);
 
     ck_assert_uint_eq(b.large_live - a.large_live, 3);
-    ck_assert_uint_ge(b.large_bytes - a.large_bytes, 3 * (2 * HK_MiB + 1));
+    ck_assert_uint_ge(b.large_bytes - a.large_bytes, 3 * (2 * TEST_MiB + 1));
     ck_assert_uint_eq(b.allocs - a.allocs, 3);
-    ck_assert_uint_ge(b.bytes_in_use - a.bytes_in_use, 3 * (2 * HK_MiB + 1));
-    ck_assert_uint_ge(b.bytes_mapped - a.bytes_mapped, 3 * (2 * HK_MiB + 1));
+    ck_assert_uint_ge(b.bytes_in_use - a.bytes_in_use, 3 * (2 * TEST_MiB + 1));
+    ck_assert_uint_ge(b.bytes_mapped - a.bytes_mapped, 3 * (2 * TEST_MiB + 1));
     ck_assert_uint_eq(c.large_live, a.large_live);
     ck_assert_uint_eq(c.large_bytes, a.large_bytes);
     ck_assert_uint_eq(c.frees - b.frees, 3);
@@ -212,9 +212,9 @@ START_TEST(test_stats_realloc_zero_frees)
     hak_free(warm);
     snap(&a);
     void *p = hak_malloc(100);
-    HK_REQUIRE(p != NULL, "hak_malloc(100) NULL");
+    TEST_REQUIRE(p != NULL, "hak_malloc(100) NULL");
     snap(&b);
-    void *q = hak_realloc(p, hk_opaque(0));
+    void *q = hak_realloc(p, test_opaque(0));
     snap(&c);
     ck_assert_ptr_null(q);
     ck_assert_uint_eq(b.bytes_in_use - a.bytes_in_use, 112);
@@ -238,7 +238,7 @@ static void *rt_owner(void *arg)
     for (unsigned i = 0; i < RT_BLOCKS; i++) {
         rt_blocks[id][i] = hak_malloc(200);
         if (!rt_blocks[id][i])
-            hk_thread_fail("hak_malloc(200) NULL");
+            test_thread_fail("hak_malloc(200) NULL");
     }
     pthread_barrier_wait(&rt_allocated);
     /* stay alive while the test thread frees our blocks remotely */
@@ -257,9 +257,9 @@ START_TEST(test_stats_remote_and_threads)
     ck_assert(rc1 == 0 && rc2 == 0);
     snap(&a);
     for (uintptr_t i = 0; i < RT_THREADS; i++)
-        HK_REQUIRE(pthread_create(&t[i], NULL, rt_owner, (void *)i) == 0, "pthread_create");
+        TEST_REQUIRE(pthread_create(&t[i], NULL, rt_owner, (void *)i) == 0, "pthread_create");
     pthread_barrier_wait(&rt_allocated);
-    HK_REQUIRE(!hk_failed(), "owner thread: %s", hk_err_msg);
+    TEST_REQUIRE(!test_thread_failed(), "owner thread: %s", test_thread_err);
     snap(&during);
     for (unsigned id = 0; id < RT_THREADS; id++)
         for (unsigned i = 0; i < RT_BLOCKS; i++)
@@ -355,7 +355,7 @@ START_TEST(test_stats_print_text)
     void *p = hak_malloc(100);
     long len = print_to_tmpfile(hak_stats_print, head, sizeof head);
     ck_assert_msg(len > 0, "hak_stats_print wrote nothing");
-    ck_assert_msg(hk_count_lines(head) >= 2, "hak_stats_print: not a table:\n%s", head);
+    ck_assert_msg(test_count_lines(head) >= 2, "hak_stats_print: not a table:\n%s", head);
     ck_assert_msg(head[0] != '{', "hak_stats_print printed JSON, not a table");
     hak_free(p);
 }
@@ -458,5 +458,5 @@ static Suite *stats_suite(void)
 
 int main(void)
 {
-    return hk_run_suite(stats_suite());
+    return test_run_suite(stats_suite());
 }

@@ -9,7 +9,7 @@
 
 #include <pthread.h>
 
-#include "hak_test.h"
+#include "test_check.h"
 
 static struct hak_stats stats_now(void)
 {
@@ -90,25 +90,25 @@ static void *producer(void *arg)
     void *local[64] = {0};
     size_t local_n[64] = {0};
     struct batch *b = NULL;
-    for (uint64_t seq = 0; seq < PC_PER_PRODUCER && !hk_failed(); seq++) {
+    for (uint64_t seq = 0; seq < PC_PER_PRODUCER && !test_thread_failed(); seq++) {
         size_t n = rand_size(&rng);
         void *p = hak_malloc(n);
         if (!p) {
-            hk_thread_fail("producer %lu: hak_malloc(%zu) NULL", (unsigned long)id, n);
+            test_thread_fail("producer %lu: hak_malloc(%zu) NULL", (unsigned long)id, n);
             break;
         }
-        if (!hk_aligned(p, HK_MIN_ALIGN)) {
-            hk_thread_fail("producer: hak_malloc(%zu) = %p misaligned", n, p);
+        if (!test_aligned(p, TEST_MIN_ALIGN)) {
+            test_thread_fail("producer: hak_malloc(%zu) = %p misaligned", n, p);
             break;
         }
-        hk_stamp(p, n, (id << 40) | seq);
+        test_stamp(p, n, (id << 40) | seq);
         if ((seq & 7) == 0) {
             /* keep this one and free the one it replaces ourselves */
             unsigned k = (unsigned)(seq >> 3) & 63;
             if (local[k]) {
-                const struct hk_stamp *s = local[k];
-                if (!hk_stamp_ok(local[k], local_n[k], s->tag)) {
-                    hk_thread_fail("producer %lu: own block %p (size %zu) was overwritten",
+                const struct test_stamp *s = local[k];
+                if (!test_stamp_ok(local[k], local_n[k], s->tag)) {
+                    test_thread_fail("producer %lu: own block %p (size %zu) was overwritten",
                                    (unsigned long)id, local[k], local_n[k]);
                     break;
                 }
@@ -121,7 +121,7 @@ static void *producer(void *arg)
         if (!b) {
             b = hak_malloc(sizeof *b);
             if (!b) {
-                hk_thread_fail("producer: batch allocation failed");
+                test_thread_fail("producer: batch allocation failed");
                 break;
             }
             b->n = 0;
@@ -149,22 +149,22 @@ static void *consumer(void *arg)
     struct batch *b;
     while ((b = pcq_pop()) != NULL) {
         for (int i = 0; i < b->n; i++) {
-            struct hk_stamp *s = b->p[i];
+            struct test_stamp *s = b->p[i];
             uint64_t tag = s->tag, size = s->size;
             uint64_t prod = tag >> 40, seq = tag & ((1ULL << 40) - 1);
             if (size > 65536 || prod >= PC_PRODUCERS || seq >= PC_PER_PRODUCER ||
-                !hk_stamp_ok(s, size, tag)) {
-                hk_thread_fail("consumer: block %p has a broken stamp (tag %#lx size %lu): "
+                !test_stamp_ok(s, size, tag)) {
+                test_thread_fail("consumer: block %p has a broken stamp (tag %#lx size %lu): "
                                "handed out twice?", (void *)s, (unsigned long)tag,
                                (unsigned long)size);
                 continue; /* do not free what may be someone else's */
             }
             uint64_t bit = 1ULL << (seq & 63);
             if (atomic_fetch_or(&pc_seen[prod][seq / 64], bit) & bit)
-                hk_thread_fail("consumer: block %lu of producer %lu seen twice",
+                test_thread_fail("consumer: block %lu of producer %lu seen twice",
                                (unsigned long)seq, (unsigned long)prod);
             if (hak_usable_size(s) < size)
-                hk_thread_fail("consumer: usable size %zu < %lu", hak_usable_size(s),
+                test_thread_fail("consumer: usable size %zu < %lu", hak_usable_size(s),
                                (unsigned long)size);
             /* wipe the stamp: a stale second holder would now see garbage */
             memset(s, 0xDD, sizeof *s);
@@ -188,7 +188,7 @@ START_TEST(test_producer_consumer)
         pthread_join(pt[i], NULL);
     for (int i = 0; i < PC_CONSUMERS; i++)
         pthread_join(ct[i], NULL);
-    HK_ASSERT_NO_THREAD_ERROR();
+    TEST_ASSERT_NO_THREAD_ERROR();
     /* 7 of 8 blocks travel to a consumer */
     unsigned long want = 0;
     for (unsigned long s = 0; s < PC_PER_PRODUCER; s++)
@@ -231,13 +231,13 @@ static int ad_alloc_all(struct ad_block *blk, unsigned id, unsigned round, uint6
         size_t n = rand_size(&rng);
         void *p = hak_malloc(n);
         if (!p) {
-            hk_thread_fail("hak_malloc(%zu) NULL", n);
+            test_thread_fail("hak_malloc(%zu) NULL", n);
             return -1;
         }
         blk[i].p = p;
         blk[i].n = n;
         blk[i].tag = salt ^ ((uint64_t)round << 32) ^ ((uint64_t)id << 20) ^ i;
-        hk_stamp(p, n, blk[i].tag);
+        test_stamp(p, n, blk[i].tag);
     }
     return 0;
 }
@@ -246,8 +246,8 @@ static int ad_verify_free(struct ad_block *blk, unsigned i, const char *who)
 {
     if (!blk[i].p)
         return 0;
-    if (!hk_stamp_ok(blk[i].p, blk[i].n, blk[i].tag)) {
-        hk_thread_fail("%s: block %p (size %zu) overwritten while live", who, blk[i].p,
+    if (!test_stamp_ok(blk[i].p, blk[i].n, blk[i].tag)) {
+        test_thread_fail("%s: block %p (size %zu) overwritten while live", who, blk[i].p,
                        blk[i].n);
         blk[i].p = NULL;
         return -1;
@@ -293,7 +293,7 @@ START_TEST(test_exit_while_freed_adoption)
 {
     struct ad_arg args[AD_OWNERS];
     pthread_t t[AD_OWNERS + 1];
-    for (unsigned round = 0; round < AD_ROUNDS && !hk_failed(); round++) {
+    for (unsigned round = 0; round < AD_ROUNDS && !test_thread_failed(); round++) {
         ck_assert_int_eq(pthread_barrier_init(&ad_barrier, NULL, AD_OWNERS + 1), 0);
         for (unsigned o = 0; o < AD_OWNERS; o++) {
             args[o].id = o;
@@ -309,7 +309,7 @@ START_TEST(test_exit_while_freed_adoption)
             ck_assert_int_eq(pthread_create(&t[o], NULL, ad_adopter, &args[o]), 0);
         for (unsigned o = 0; o < AD_OWNERS; o++)
             pthread_join(t[o], NULL);
-        HK_ASSERT_NO_THREAD_ERROR();
+        TEST_ASSERT_NO_THREAD_ERROR();
 
         /* the dead owners' last quarter is freed by the test thread, after
          * the adopters took slabs: their stamps must have survived */
@@ -318,7 +318,7 @@ START_TEST(test_exit_while_freed_adoption)
                 ad_verify_free(ad_owned[o], i, "main (owners' blocks)");
                 ad_verify_free(ad_adopted[o], i, "main (adopters' blocks)");
             }
-        HK_ASSERT_NO_THREAD_ERROR();
+        TEST_ASSERT_NO_THREAD_ERROR();
         ck_assert_int_eq(hak_check(), 0);
     }
     /* abandoned slabs with free room were taken over, by an allocating
@@ -346,7 +346,7 @@ static void *ch_thread(void *arg)
     for (unsigned i = 0; i < 200; i++) {
         tmp[i] = hak_malloc(rand_size(&rng));
         if (!tmp[i])
-            hk_thread_fail("hak_malloc NULL");
+            test_thread_fail("hak_malloc NULL");
     }
     for (unsigned i = 0; i < CH_LEFT; i++) {
         size_t n = rand_size(&rng);
@@ -354,10 +354,10 @@ static void *ch_thread(void *arg)
         ch_left[id][i].n = n;
         ch_left[id][i].tag = ((uint64_t)id << 16) | i;
         if (!ch_left[id][i].p) {
-            hk_thread_fail("hak_malloc NULL");
+            test_thread_fail("hak_malloc NULL");
             return NULL;
         }
-        hk_stamp(ch_left[id][i].p, n, ch_left[id][i].tag);
+        test_stamp(ch_left[id][i].p, n, ch_left[id][i].tag);
     }
     for (unsigned i = 0; i < 200; i++)
         hak_free(tmp[i]);
@@ -373,7 +373,7 @@ START_TEST(test_thread_churn)
     }
     for (unsigned i = 0; i < CH_LEFT; i++)
         ad_verify_free(ch_left[CH_THREADS - 1], i, "main");
-    HK_ASSERT_NO_THREAD_ERROR();
+    TEST_ASSERT_NO_THREAD_ERROR();
     ck_assert_int_eq(hak_check(), 0);
 }
 END_TEST
@@ -401,11 +401,11 @@ static void *rr_owner(void *arg)
         size_t n = rand_size(&rng);
         size_t a = (i % 3 == 0) ? (size_t)16 << (test_rand(&rng) % 13) : 0; /* to 64 KiB */
         void *p = a ? hak_aligned_alloc(a, n) : hak_malloc(n);
-        if (!p || (a && !hk_aligned(p, a))) {
-            hk_thread_fail("owner: allocation of %zu (align %zu) failed or misaligned", n, a);
+        if (!p || (a && !test_aligned(p, a))) {
+            test_thread_fail("owner: allocation of %zu (align %zu) failed or misaligned", n, a);
             break;
         }
-        hk_fill(p, n, i);
+        test_fill(p, n, i);
         rr[i].p = p;
         rr[i].n = n;
         rr[i].align = a;
@@ -431,36 +431,36 @@ START_TEST(test_remote_realloc_aligned)
     ck_assert_int_eq(pthread_create(&t, NULL, rr_owner, NULL), 0);
     pthread_barrier_wait(&rr_barrier);
     uint64_t rng = test_seed(4242);
-    for (unsigned i = 0; i < RR_BLOCKS && !hk_failed(); i++) {
+    for (unsigned i = 0; i < RR_BLOCKS && !test_thread_failed(); i++) {
         size_t n = rr[i].n, m;
         switch (test_rand(&rng) % 4) {
         case 0: m = n / 2 + 1; break;
         case 1: m = n * 3; break;
         case 2: m = n + 1; break;
-        default: m = (i % 97 == 0) ? HK_MiB + n : n * 2; break;
+        default: m = (i % 97 == 0) ? TEST_MiB + n : n * 2; break;
         }
         char *q = hak_realloc(rr[i].p, m);
-        HK_REQUIRE(q != NULL, "remote realloc %zu -> %zu failed", n, m);
-        HK_REQUIRE(hk_aligned(q, HK_MIN_ALIGN), "remote realloc misaligned");
+        TEST_REQUIRE(q != NULL, "remote realloc %zu -> %zu failed", n, m);
+        TEST_REQUIRE(test_aligned(q, TEST_MIN_ALIGN), "remote realloc misaligned");
         size_t keep = n < m ? n : m;
-        size_t bad = hk_verify(q, keep, i);
-        HK_REQUIRE(bad == SIZE_MAX, "remote realloc of block %u (%zu -> %zu, align %zu) lost "
+        size_t bad = test_verify(q, keep, i);
+        TEST_REQUIRE(bad == SIZE_MAX, "remote realloc of block %u (%zu -> %zu, align %zu) lost "
                    "byte %zu", i, n, m, rr[i].align, bad);
-        HK_REQUIRE(hak_usable_size(q) >= m, "remote realloc: usable %zu < %zu",
+        TEST_REQUIRE(hak_usable_size(q) >= m, "remote realloc: usable %zu < %zu",
                    hak_usable_size(q), m);
         rr[i].p = q;
         rr[i].n = keep;
     }
     /* every other one is freed here, the rest after the owner exited */
     for (unsigned i = 0; i < RR_BLOCKS; i += 2) {
-        HK_REQUIRE(hk_verify(rr[i].p, rr[i].n, i) == SIZE_MAX, "block %u changed", i);
+        TEST_REQUIRE(test_verify(rr[i].p, rr[i].n, i) == SIZE_MAX, "block %u changed", i);
         hak_free(rr[i].p);
     }
     atomic_store(&rr_stop, 1);
     pthread_join(t, NULL);
-    HK_ASSERT_NO_THREAD_ERROR();
+    TEST_ASSERT_NO_THREAD_ERROR();
     for (unsigned i = 1; i < RR_BLOCKS; i += 2) {
-        HK_REQUIRE(hk_verify(rr[i].p, rr[i].n, i) == SIZE_MAX,
+        TEST_REQUIRE(test_verify(rr[i].p, rr[i].n, i) == SIZE_MAX,
                    "block %u changed after its owner exited", i);
         hak_free(rr[i].p);
     }
@@ -511,10 +511,10 @@ static void *la_thread(void *argp)
 
     struct la_slot *slots = &la_slots[c->id * LA_SLOTS];
     uint64_t rng = test_seed(((uint64_t)c->id << 20) + c->generation);
-    for (unsigned r = 0; r < LA_ROUNDS && !hk_failed(); r++) {
+    for (unsigned r = 0; r < LA_ROUNDS && !test_thread_failed(); r++) {
         struct la_slot *s = &slots[test_rand(&rng) % LA_SLOTS];
-        if (!hk_stamp_ok(s->p, s->n, s->tag)) {
-            hk_thread_fail("larson thread %u gen %u: block %p (size %zu) overwritten",
+        if (!test_stamp_ok(s->p, s->n, s->tag)) {
+            test_thread_fail("larson thread %u gen %u: block %p (size %zu) overwritten",
                            c->id, c->generation, s->p, s->n);
             s->p = NULL; /* do not free a block we no longer own */
             break;
@@ -524,29 +524,29 @@ static void *la_thread(void *argp)
         size_t n = 32 + (size_t)(test_rand(&rng) % 969);
         s->p = hak_malloc(n);
         if (!s->p) {
-            hk_thread_fail("larson: hak_malloc(%zu) NULL", n);
+            test_thread_fail("larson: hak_malloc(%zu) NULL", n);
             break;
         }
         s->n = n;
         s->tag = test_rand(&rng);
-        hk_stamp(s->p, n, s->tag);
+        test_stamp(s->p, n, s->tag);
     }
     atomic_fetch_add_explicit(&la_ops, LA_ROUNDS, memory_order_relaxed);
 
     pthread_mutex_lock(&c->mu);
     c->generation++;
-    int more = !hk_failed() && c->generation < LA_MAX_GENERATIONS && hk_now() < la_deadline;
+    int more = !test_thread_failed() && c->generation < LA_MAX_GENERATIONS && test_now() < la_deadline;
     if (more) {
         struct la_arg *next = hak_malloc(sizeof *next);
         if (!next) {
-            hk_thread_fail("larson: hak_malloc(la_arg) NULL");
+            test_thread_fail("larson: hak_malloc(la_arg) NULL");
             more = 0;
         } else {
             next->chain = c;
             next->prev = pthread_self();
             next->has_prev = 1;
             if (pthread_create(&c->cur, NULL, la_thread, next) != 0) {
-                hk_thread_fail("larson: pthread_create failed");
+                test_thread_fail("larson: pthread_create failed");
                 hak_free(next);
                 more = 0;
             }
@@ -572,10 +572,10 @@ START_TEST(test_larson)
         ck_assert_ptr_nonnull(la_slots[i].p);
         la_slots[i].n = n;
         la_slots[i].tag = test_rand(&rng);
-        hk_stamp(la_slots[i].p, n, la_slots[i].tag);
+        test_stamp(la_slots[i].p, n, la_slots[i].tag);
     }
     struct hak_stats before = stats_now();
-    la_deadline = hk_now() + LA_SECONDS;
+    la_deadline = test_now() + LA_SECONDS;
     for (unsigned t = 0; t < LA_THREADS; t++) {
         struct la_chain *c = &la_chains[t];
         pthread_mutex_init(&c->mu, NULL);
@@ -600,7 +600,7 @@ START_TEST(test_larson)
         pthread_mutex_unlock(&c->mu);
         pthread_join(last, NULL);
     }
-    HK_ASSERT_NO_THREAD_ERROR();
+    TEST_ASSERT_NO_THREAD_ERROR();
     /* for the log only: how much churn this machine managed */
     fprintf(stderr, "larson: %u thread generations, %lu free+malloc pairs\n", generations,
             (unsigned long)atomic_load(&la_ops));
@@ -610,7 +610,7 @@ START_TEST(test_larson)
     ck_assert_uint_ge(after.threads_exited - before.threads_exited, generations);
     /* everything left is checked and freed by the test thread */
     for (unsigned i = 0; i < LA_THREADS * LA_SLOTS; i++) {
-        ck_assert_msg(hk_stamp_ok(la_slots[i].p, la_slots[i].n, la_slots[i].tag),
+        ck_assert_msg(test_stamp_ok(la_slots[i].p, la_slots[i].n, la_slots[i].tag),
                       "larson slot %u overwritten", i);
         hak_free(la_slots[i].p);
     }
@@ -631,17 +631,17 @@ static void *fk_worker(void *arg)
     while (!atomic_load_explicit(&fk_stop, memory_order_relaxed)) {
         unsigned k = (unsigned)(test_rand(&rng) & 255);
         if (held[k]) {
-            if (!hk_stamp_ok(held[k], held_n[k], k))
-                hk_thread_fail("fork worker: block overwritten");
+            if (!test_stamp_ok(held[k], held_n[k], k))
+                test_thread_fail("fork worker: block overwritten");
             hak_free(held[k]);
         }
         size_t n = rand_size(&rng);
         if ((test_rand(&rng) & 1023) == 0)
-            n = HK_MiB + 4096; /* the large path takes its own locks */
+            n = TEST_MiB + 4096; /* the large path takes its own locks */
         held[k] = hak_malloc(n);
         held_n[k] = n;
         if (held[k])
-            hk_stamp(held[k], n, k);
+            test_stamp(held[k], n, k);
     }
     for (unsigned k = 0; k < 256; k++)
         hak_free(held[k]);
@@ -663,18 +663,7 @@ static void *fk_child_thread(void *arg)
 /* ThreadSanitizer still lists the parent's workers in the child and calls
  * them leaked threads at exit(), and it refuses new threads in the child of
  * a multi-threaded fork: limits of the tool, not of hakmem. */
-#if defined(__SANITIZE_THREAD__)
-#define HK_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define HK_TSAN 1
-#endif
-#endif
-#ifdef HK_TSAN
-#define HK_THREAD_IN_CHILD 0
-#else
-#define HK_THREAD_IN_CHILD 1
-#endif
+#define THREAD_IN_CHILD (!TEST_TSAN)
 
 /* In the child only this thread exists; every lock the parent's workers
  * might have held at fork() time must be usable. */
@@ -690,11 +679,11 @@ static void fk_child(int with_thread)
             _exit(10);
         memset(p[i], 0x11, n);
     }
-    void *big = hak_malloc(3 * HK_MiB);
+    void *big = hak_malloc(3 * TEST_MiB);
     void *al = hak_aligned_alloc(65536, 1000);
     if (!big || !al)
         _exit(11);
-    big = hak_realloc(big, 9 * HK_MiB);
+    big = hak_realloc(big, 9 * TEST_MiB);
     if (!big)
         _exit(12);
     if (with_thread) {
@@ -712,7 +701,7 @@ static void fk_child(int with_thread)
     hak_free(al);
     if (hak_check() != 0)
         _exit(15);
-#ifdef HK_TSAN
+#if TEST_TSAN
     _exit(0);
 #else
     exit(0); /* runs hakmem's exit path in the child too */
@@ -732,7 +721,7 @@ START_TEST(test_fork_while_allocating)
         pid_t pid = fork();
         ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
         if (pid == 0)
-            fk_child(HK_THREAD_IN_CHILD && (f & 1));
+            fk_child(THREAD_IN_CHILD && (f & 1));
         int st;
         while (waitpid(pid, &st, 0) < 0)
             ck_assert_int_eq(errno, EINTR);
@@ -747,7 +736,7 @@ START_TEST(test_fork_while_allocating)
     atomic_store(&fk_stop, 1);
     for (int i = 0; i < FK_WORKERS; i++)
         pthread_join(t[i], NULL);
-    HK_ASSERT_NO_THREAD_ERROR();
+    TEST_ASSERT_NO_THREAD_ERROR();
     ck_assert_int_eq(hak_check(), 0);
 }
 END_TEST
@@ -768,7 +757,7 @@ static void *wt_filler(void *arg)
     (void)arg;
     for (unsigned i = 0; i < WT_BLOCKS; i++)
         if ((wt_blocks[i] = hak_malloc(WT_SIZE)) == NULL)
-            hk_thread_fail("hak_malloc(%d) NULL", WT_SIZE);
+            test_thread_fail("hak_malloc(%d) NULL", WT_SIZE);
     pthread_barrier_wait(&wt_filled);
     pthread_barrier_wait(&wt_done);
     return NULL;
@@ -792,7 +781,7 @@ START_TEST(test_waiting_owner_strands_little)
     ck_assert_int_eq(pthread_barrier_init(&wt_done, NULL, 2), 0);
     ck_assert_int_eq(pthread_create(&t, NULL, wt_filler, NULL), 0);
     pthread_barrier_wait(&wt_filled);
-    HK_REQUIRE(!hk_failed(), "filler: %s", hk_err_msg);
+    TEST_REQUIRE(!test_thread_failed(), "filler: %s", test_thread_err);
     uint64_t filled = class_slabs(WT_CLASS) - before;
     ck_assert_uint_gt(filled, 4 * WT_KEPT);
     for (unsigned i = 0; i < WT_BLOCKS; i++)
@@ -841,5 +830,5 @@ static Suite *threads_suite(void)
 
 int main(void)
 {
-    return hk_run_suite(threads_suite());
+    return test_run_suite(threads_suite());
 }

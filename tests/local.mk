@@ -33,27 +33,27 @@ if HAVE_CHECK
 check_PROGRAMS += tests/check_api tests/check_errors tests/check_threads tests/check_stats
 TESTS += tests/check_api tests/check_errors tests/check_threads tests/check_stats
 
-tests_check_api_SOURCES = tests/check_api.c tests/hak_test.h tests/test_rand.h
+tests_check_api_SOURCES = tests/check_api.c tests/test_check.h tests/test_util.h
 tests_check_api_CFLAGS = $(hk_test_cflags)
 tests_check_api_LDADD = $(hk_test_ldadd)
 
-tests_check_errors_SOURCES = tests/check_errors.c tests/hak_test.h
+tests_check_errors_SOURCES = tests/check_errors.c tests/test_check.h tests/test_util.h
 tests_check_errors_CPPFLAGS = $(AM_CPPFLAGS) -DHK_OVERRIDE=$(hk_test_override_def)
 tests_check_errors_CFLAGS = $(hk_test_cflags)
 tests_check_errors_LDADD = $(hk_test_ldadd)
 
-tests_check_threads_SOURCES = tests/check_threads.c tests/hak_test.h
+tests_check_threads_SOURCES = tests/check_threads.c tests/test_check.h tests/test_util.h
 tests_check_threads_CFLAGS = $(hk_test_cflags)
 tests_check_threads_LDADD = $(hk_test_ldadd)
 
-tests_check_stats_SOURCES = tests/check_stats.c tests/hak_test.h
+tests_check_stats_SOURCES = tests/check_stats.c tests/test_check.h tests/test_util.h
 tests_check_stats_CFLAGS = $(hk_test_cflags)
 tests_check_stats_LDADD = $(hk_test_ldadd)
 
 ## white-box: linked with the internals for the os_pages test hooks
 check_PROGRAMS += tests/check_large_cache
 TESTS += tests/check_large_cache
-tests_check_large_cache_SOURCES = tests/check_large_cache.c tests/hak_test.h
+tests_check_large_cache_SOURCES = tests/check_large_cache.c tests/test_check.h tests/test_util.h
 tests_check_large_cache_CFLAGS = $(hk_test_cflags)
 tests_check_large_cache_LDFLAGS = $(AM_LDFLAGS) -no-install
 tests_check_large_cache_LDADD = src/libhakmem-core.la $(CHECK_LIBS)
@@ -62,7 +62,7 @@ if OVERRIDE
 ## plain malloc & co. are hakmem's only in the override build
 check_PROGRAMS += tests/check_override
 TESTS += tests/check_override
-tests_check_override_SOURCES = tests/check_override.c tests/hak_test.h
+tests_check_override_SOURCES = tests/check_override.c tests/test_check.h tests/test_util.h
 tests_check_override_CFLAGS = $(hk_test_cflags)
 tests_check_override_LDADD = $(hk_test_ldadd)
 endif

@@ -8,14 +8,12 @@
  * os_pages_fail_after(-1) allocation works again, and once everything is
  * freed hak_stats balances (no block lost). */
 #define _GNU_SOURCE
-#include "rel_common.h"
+#include "../test_util.h"
 
 #include "os_pages.h"
 
 #include <pthread.h>
 #include <sys/mman.h>
-
-static const char *prog = "fault_inject";
 
 #define MAX_BLOCKS (1 << 20)
 #define BIG ((size_t)3 << 20) /* above the largest size class: always a mapping */
@@ -60,17 +58,17 @@ static void *alloc_via(int api, size_t size)
         int rc = hak_posix_memalign(&out, 256, size);
         if (rc == 0) {
             if (errno != 4321)
-                rel_fail(prog, "hak_posix_memalign succeeded but changed errno");
+                test_fail("hak_posix_memalign succeeded but changed errno");
             return out;
         }
         if (rc != ENOMEM || errno != 4321 || out != &blocks)
-            rel_fail(prog, "hak_posix_memalign(256, %zu) failed with %d, errno %d, memptr %s",
+            test_fail("hak_posix_memalign(256, %zu) failed with %d, errno %d, memptr %s",
                      size, rc, errno, out == &blocks ? "untouched" : "CHANGED");
         return NULL;
     }
     }
     if (p == NULL && errno != ENOMEM)
-        rel_fail(prog, "%s(%zu) returned NULL with errno %d, not ENOMEM", api_name(api), size,
+        test_fail("%s(%zu) returned NULL with errno %d, not ENOMEM", api_name(api), size,
                  errno);
     return p;
 }
@@ -78,38 +76,33 @@ static void *alloc_via(int api, size_t size)
 static void keep(void *p, size_t size)
 {
     if (nblocks == MAX_BLOCKS)
-        rel_fail(prog, "more than %d blocks: is the injected failure ignored?", MAX_BLOCKS);
+        test_fail("more than %d blocks: is the injected failure ignored?", MAX_BLOCKS);
     /* stamp only the first and last KiB: 2 MiB blocks stay cheap */
     struct blk *b = &blocks[nblocks++];
     b->p = p;
     b->size = size;
     b->tag = next_tag++;
-    size_t head = size < 1024 ? size : 1024;
-    rel_stamp(p, head, b->tag);
-    if (size > 2048)
-        rel_stamp((char *)p + size - 1024, 1024, ~b->tag);
+    test_fill_ends(p, size, 1024, b->tag);
 }
 
 static void verify(const struct blk *b, const char *when)
 {
-    size_t head = b->size < 1024 ? b->size : 1024;
-    if (rel_verify(b->p, head, b->tag) != SIZE_MAX ||
-        (b->size > 2048 && rel_verify((char *)b->p + b->size - 1024, 1024, ~b->tag) != SIZE_MAX))
-        rel_fail(prog, "%s: block %p of %zu bytes was overwritten", when, b->p, b->size);
+    if (test_verify_ends(b->p, b->size, 1024, b->tag) != SIZE_MAX)
+        test_fail("%s: block %p of %zu bytes was overwritten", when, b->p, b->size);
 }
 
 static void check_heap(const char *when)
 {
     if (hak_check() != 0)
-        rel_fail(prog, "hak_check() failed %s", when);
+        test_fail("hak_check() failed %s", when);
 }
 
 static void expect_enomem(void *p, const char *what)
 {
     if (p != NULL)
-        rel_fail(prog, "%s succeeded while every mapping fails", what);
+        test_fail("%s succeeded while every mapping fails", what);
     if (errno != ENOMEM)
-        rel_fail(prog, "%s: NULL with errno %d, not ENOMEM", what, errno);
+        test_fail("%s: NULL with errno %d, not ENOMEM", what, errno);
 }
 
 /* A thread that starts while memory is short: its first allocations may
@@ -132,13 +125,13 @@ static void *short_thread(void *arg)
         blocks[i].p = NULL;
     }
     if (hak_check() != 0)
-        rel_fail(prog, "hak_check() failed in a thread started under failure");
+        test_fail("hak_check() failed in a thread started under failure");
     return NULL;
 }
 
 static void run(long n)
 {
-    struct hak_stats base = rel_stats(prog);
+    struct hak_stats base = test_stats();
     nblocks = 0;
     check_heap("before injection");
 
@@ -156,7 +149,7 @@ static void run(long n)
                     continue;
                 }
                 if (api == API_CALLOC && ((unsigned char *)p)[sizes[s] - 1] != 0)
-                    rel_fail(prog, "hak_calloc(1, %zu) block not zero", sizes[s]);
+                    test_fail("hak_calloc(1, %zu) block not zero", sizes[s]);
                 keep(p, sizes[s]);
                 ok++;
                 round_ok++;
@@ -164,19 +157,19 @@ static void run(long n)
         if (round_ok == 0)
             break;
         if (round > MAX_BLOCKS)
-            rel_fail(prog, "allocation never fails after os_pages_fail_after(%ld)", n);
+            test_fail("allocation never fails after os_pages_fail_after(%ld)", n);
     }
     check_heap("once allocation failed");
 
     /* 2. each API, once more, with a size that needs a mapping */
     errno = 0;
-    expect_enomem(hak_malloc(rel_opaque(BIG)), "hak_malloc(3 MiB)");
+    expect_enomem(hak_malloc(test_opaque(BIG)), "hak_malloc(3 MiB)");
     errno = 0;
-    expect_enomem(hak_calloc(1, rel_opaque(BIG)), "hak_calloc(1, 3 MiB)");
+    expect_enomem(hak_calloc(1, test_opaque(BIG)), "hak_calloc(1, 3 MiB)");
     errno = 0;
-    expect_enomem(hak_aligned_alloc(4096, rel_opaque(BIG)), "hak_aligned_alloc(4096, 3 MiB)");
+    expect_enomem(hak_aligned_alloc(4096, test_opaque(BIG)), "hak_aligned_alloc(4096, 3 MiB)");
     errno = 0;
-    expect_enomem(hak_realloc(NULL, rel_opaque(BIG)), "hak_realloc(NULL, 3 MiB)");
+    expect_enomem(hak_realloc(NULL, test_opaque(BIG)), "hak_realloc(NULL, 3 MiB)");
     for (size_t s = 0; s < NSIZES; s++) {
         errno = 0;
         expect_enomem(hak_malloc(sizes[s]), "hak_malloc of a size that failed");
@@ -184,9 +177,9 @@ static void run(long n)
     {
         void *out = &blocks;
         errno = 4321;
-        int rc = hak_posix_memalign(&out, 64, rel_opaque(BIG));
+        int rc = hak_posix_memalign(&out, 64, test_opaque(BIG));
         if (rc != ENOMEM || errno != 4321 || out != &blocks)
-            rel_fail(prog, "hak_posix_memalign(64, 3 MiB) = %d, errno %d, memptr %s", rc, errno,
+            test_fail("hak_posix_memalign(64, 3 MiB) = %d, errno %d, memptr %s", rc, errno,
                      out == &blocks ? "untouched" : "CHANGED");
     }
     /* realloc that must grow into a new mapping keeps the old block */
@@ -195,10 +188,10 @@ static void run(long n)
         errno = 0;
         void *q = hak_realloc(b->p, b->size + BIG);
         if (q != NULL)
-            rel_fail(prog, "hak_realloc(%zu -> %zu) succeeded while every mapping fails",
+            test_fail("hak_realloc(%zu -> %zu) succeeded while every mapping fails",
                      b->size, b->size + BIG);
         if (errno != ENOMEM)
-            rel_fail(prog, "hak_realloc failed with errno %d, not ENOMEM", errno);
+            test_fail("hak_realloc failed with errno %d, not ENOMEM", errno);
         verify(b, "failed realloc");
         if (i > 40)
             break;
@@ -227,7 +220,7 @@ static void run(long n)
         for (size_t s = 0; s < NSIZES; s++) {
             void *p = alloc_via(api, sizes[s]);
             if (p == NULL)
-                rel_fail(prog, "%s(%zu) still fails after os_pages_fail_after(-1)",
+                test_fail("%s(%zu) still fails after os_pages_fail_after(-1)",
                          api_name(api), sizes[s]);
             keep(p, sizes[s]);
         }
@@ -239,16 +232,16 @@ static void run(long n)
         }
     check_heap("after freeing everything");
 
-    struct hak_stats end = rel_stats(prog);
-    if (rel_net_blocks(&end) != rel_net_blocks(&base))
-        rel_fail(prog, "n=%ld: %lld small blocks live before, %lld after freeing everything", n,
-                 (long long)rel_net_blocks(&base), (long long)rel_net_blocks(&end));
+    struct hak_stats end = test_stats();
+    if (test_net_blocks(&end) != test_net_blocks(&base))
+        test_fail("n=%ld: %lld small blocks live before, %lld after freeing everything", n,
+                 (long long)test_net_blocks(&base), (long long)test_net_blocks(&end));
     if (end.large_live != base.large_live)
-        rel_fail(prog, "n=%ld: %llu large blocks live before, %llu after freeing everything", n,
+        test_fail("n=%ld: %llu large blocks live before, %llu after freeing everything", n,
                  (unsigned long long)base.large_live, (unsigned long long)end.large_live);
     printf("%s: os_pages_fail_after(%ld): %zu allocations succeeded, %zu failed with ENOMEM,"
            " all recovered\n",
-           prog, n, ok, failed);
+           test_prog(), n, ok, failed);
     fflush(stdout);
 }
 
@@ -257,12 +250,12 @@ int main(void)
     blocks = mmap(NULL, MAX_BLOCKS * sizeof *blocks, PROT_READ | PROT_WRITE,
                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (blocks == MAP_FAILED)
-        rel_fail(prog, "mmap failed");
+        test_fail("mmap failed");
     /* Warm up the C library (stdio buffer, a thread's TLS) so it does not
      * allocate from hakmem between a baseline and its check. */
-    printf("%s: injected mapping failures\n", prog);
+    printf("%s: injected mapping failures\n", test_prog());
     fflush(stdout);
-    rel_warm_up_threads(4);
+    test_warm_up_threads(4);
 
     static const long ns[] = {0, 1, 2, 3, 5, 8, 13, 40};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)

@@ -14,13 +14,11 @@
  * in the tight one (default 40, the make check form; the tight phase needs
  * more forks to hit its window, a few instructions wide, in every build). */
 #define _GNU_SOURCE
-#include "rel_common.h"
+#include "../test_util.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <sys/wait.h>
-
-static const char *prog = "fork_threads";
 
 #define NTHREADS 4
 #define NSLOTS 512
@@ -46,18 +44,11 @@ static size_t pick_size(uint64_t *rng)
 }
 
 /* Stamps only the first and last 256 bytes: large blocks stay cheap. */
-static void stamp(void *p, size_t size, uint64_t tag)
-{
-    rel_stamp(p, size < 256 ? size : 256, tag);
-    if (size > 512)
-        rel_stamp((char *)p + size - 256, 256, ~tag);
-}
+static void stamp(void *p, size_t size, uint64_t tag) { test_fill_ends(p, size, 256, tag); }
 
 static int stamp_ok(const void *p, size_t size, uint64_t tag)
 {
-    if (rel_verify(p, size < 256 ? size : 256, tag) != SIZE_MAX)
-        return 0;
-    return size <= 512 || rel_verify((const char *)p + size - 256, 256, ~tag) == SIZE_MAX;
+    return test_verify_ends(p, size, 256, tag) == SIZE_MAX;
 }
 
 #define TIGHT_SIZE 48
@@ -69,7 +60,7 @@ static void *tight_worker(void *arg)
         for (int i = 0; i < 64; i++) {
             volatile char *p = hak_malloc(TIGHT_SIZE);
             if (p == NULL)
-                rel_fail(prog, "hak_malloc(%d) failed in a worker", TIGHT_SIZE);
+                test_fail("hak_malloc(%d) failed in a worker", TIGHT_SIZE);
             p[2 * sizeof(void *)] = 1;
             hak_free((void *)p);
         }
@@ -107,7 +98,7 @@ static void *worker(void *arg)
         size_t size = pick_size(&rng);
         void *p = hak_malloc(size);
         if (p == NULL)
-            rel_fail(prog, "hak_malloc(%zu) failed in a worker", size);
+            test_fail("hak_malloc(%zu) failed in a worker", size);
         uint64_t tag = id << 40 | ++seq;
         stamp(p, size, tag);
         struct slot *s = &slots[test_rand(&rng) % NSLOTS];
@@ -121,7 +112,7 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&s->lock);
         if (old != NULL) {
             if (!stamp_ok(old, osize, otag))
-                rel_fail(prog, "worker: block %p of %zu bytes overwritten", old, osize);
+                test_fail("worker: block %p of %zu bytes overwritten", old, osize);
             hak_free(old);
         }
         atomic_fetch_add_explicit(&worker_ops, 1, memory_order_relaxed);
@@ -200,7 +191,7 @@ static void fork_rounds(const char *phase, long forks, int tight)
             sched_yield();
         pid_t pid = fork();
         if (pid < 0)
-            rel_fail(prog, "fork: %s", strerror(errno));
+            test_fail("fork: %s", strerror(errno));
         if (pid == 0) {
             if (tight)
                 tight_child();
@@ -208,13 +199,13 @@ static void fork_rounds(const char *phase, long forks, int tight)
         }
         int status;
         if (waitpid(pid, &status, 0) != pid)
-            rel_fail(prog, "waitpid: %s", strerror(errno));
+            test_fail("waitpid: %s", strerror(errno));
         if (WIFSIGNALED(status))
-            rel_fail(prog, "%s phase, fork %ld: child killed by signal %d", phase, r + 1,
+            test_fail("%s phase, fork %ld: child killed by signal %d", phase, r + 1,
                      WTERMSIG(status));
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
             int code = WEXITSTATUS(status);
-            rel_fail(prog, "%s phase, fork %ld: child exited with %d (%s)", phase, r + 1, code,
+            test_fail("%s phase, fork %ld: child exited with %d (%s)", phase, r + 1, code,
                      code >= 10 && code <= 16 ? step[code - 10] : "exec'd program failed");
         }
     }
@@ -225,7 +216,7 @@ static void start_workers(pthread_t *t, void *(*fn)(void *))
     atomic_store(&stop, 0);
     for (int i = 0; i < NTHREADS; i++)
         if (pthread_create(&t[i], NULL, fn, (void *)(uintptr_t)(i + 1)) != 0)
-            rel_fail(prog, "pthread_create failed");
+            test_fail("pthread_create failed");
 }
 
 static void stop_workers(pthread_t *t)
@@ -251,7 +242,7 @@ int main(int argc, char **argv)
     for (int k = 0; k < NSLOTS; k++)
         if (slots[k].p != NULL) {
             if (!stamp_ok(slots[k].p, slots[k].size, slots[k].tag))
-                rel_fail(prog, "block %p overwritten", slots[k].p);
+                test_fail("block %p overwritten", slots[k].p);
             hak_free(slots[k].p);
             slots[k].p = NULL;
         }
@@ -261,10 +252,10 @@ int main(int argc, char **argv)
     stop_workers(t);
 
     if (hak_check() != 0)
-        rel_fail(prog, "hak_check() failed in the parent");
+        test_fail("hak_check() failed in the parent");
     printf("%s: %ld forks while %d threads passed blocks around (%llu operations), %ld while"
            " they did malloc+free of %d bytes (%llu): all children OK\n",
-           prog, forks, NTHREADS, (unsigned long long)mixed_ops, 4 * forks, TIGHT_SIZE,
+           test_prog(), forks, NTHREADS, (unsigned long long)mixed_ops, 4 * forks, TIGHT_SIZE,
            (unsigned long long)(atomic_load(&worker_ops) - mixed_ops));
     return 0;
 }

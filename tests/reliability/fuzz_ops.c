@@ -12,7 +12,7 @@
  * library's malloc); and with -DFUZZ_REPLAY as a plain program for make
  * check that runs every file of tests/fuzz/ through the same function. */
 #define _GNU_SOURCE
-#include "rel_common.h"
+#include "../test_util.h"
 
 #include <dirent.h>
 #include <stdbool.h>
@@ -51,35 +51,20 @@ __attribute__((format(printf, 1, 2), noreturn)) static void fuzz_fail(const char
 
 /* ---- stamps over the head and tail of a block ------------------------------ */
 
-static inline unsigned char fbyte(uint64_t tag, size_t i)
-{
-    uint64_t x = tag * 0x9E3779B97F4A7C15ULL + (uint64_t)i * 0xD6E8FEB86659FD93ULL;
-    return (unsigned char)(x >> 56);
-}
-
-static void fstamp(void *p, size_t size, uint64_t tag)
-{
-    unsigned char *b = p;
-    size_t head = size < STAMP_SPAN ? size : STAMP_SPAN;
-    for (size_t i = 0; i < head; i++)
-        b[i] = fbyte(tag, i);
-    for (size_t i = size > 2 * STAMP_SPAN ? size - STAMP_SPAN : head; i < size; i++)
-        b[i] = fbyte(tag, i);
-}
+static void fstamp(void *p, size_t size, uint64_t tag) { test_fill_ends(p, size, STAMP_SPAN, tag); }
 
 /* Checks the stamp of a block stamped with `size` bytes, only below
  * `limit` (a realloc keeps the first min(old, new) bytes). */
 static void fverify(const void *p, size_t size, size_t limit, uint64_t tag, const char *what)
 {
-    const unsigned char *b = p;
     size_t head = size < STAMP_SPAN ? size : STAMP_SPAN;
-    size_t tail = size > 2 * STAMP_SPAN ? size - STAMP_SPAN : head;
-    for (size_t i = 0; i < head && i < limit; i++)
-        if (b[i] != fbyte(tag, i))
-            fuzz_fail("%s: block %p of %zu bytes corrupted at offset %zu", what, p, size, i);
-    for (size_t i = tail; i < size && i < limit; i++)
-        if (b[i] != fbyte(tag, i))
-            fuzz_fail("%s: block %p of %zu bytes corrupted at offset %zu", what, p, size, i);
+    size_t tail = size - head > STAMP_SPAN ? size - STAMP_SPAN : head;
+    size_t end = size < limit ? size : limit;
+    size_t bad = test_verify_range(p, 0, head < end ? head : end, tag);
+    if (bad == SIZE_MAX)
+        bad = test_verify_range(p, tail, end, tag);
+    if (bad != SIZE_MAX)
+        fuzz_fail("%s: block %p of %zu bytes corrupted at offset %zu", what, p, size, bad);
 }
 
 /* Every block: aligned to at least 16, and at least `size` usable. */
@@ -290,7 +275,7 @@ static void fuzz_one(const uint8_t *data, size_t size)
     pthread_once(&init_once, init_slots);
     if (size < 1)
         return;
-    struct hak_stats before = rel_stats("fuzz_ops");
+    struct hak_stats before = test_stats();
     unsigned nthreads = 2 + data[0] % (MAX_THREADS - 1);
     data++;
     size--;
@@ -311,10 +296,10 @@ static void fuzz_one(const uint8_t *data, size_t size)
         slot_release(&fslots[i], "final free");
     if (hak_check() != 0)
         fuzz_fail("hak_check() failed");
-    struct hak_stats after = rel_stats("fuzz_ops");
-    if (rel_net_blocks(&after) != rel_net_blocks(&before))
+    struct hak_stats after = test_stats();
+    if (test_net_blocks(&after) != test_net_blocks(&before))
         fuzz_fail("statistics do not balance: %lld blocks live before, %lld after",
-                  (long long)rel_net_blocks(&before), (long long)rel_net_blocks(&after));
+                  (long long)test_net_blocks(&before), (long long)test_net_blocks(&after));
     if (after.large_live != before.large_live)
         fuzz_fail("large blocks live: %llu before, %llu after",
                   (unsigned long long)before.large_live, (unsigned long long)after.large_live);
@@ -366,7 +351,7 @@ static int replay_dir(const char *dir)
         snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
         /* TSan runs this 20 times slower: there, a quarter of the grown
          * corpus (every seed and regression input still runs). */
-        bool thin = REL_TSAN && strncmp(names[i]->d_name, "corpus-", 7) == 0 && corpus++ % 4 != 0;
+        bool thin = TEST_TSAN && strncmp(names[i]->d_name, "corpus-", 7) == 0 && corpus++ % 4 != 0;
         if (names[i]->d_name[0] != '.' && !thin && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
             if (replay_file(path) != 0)
                 return -1;
@@ -386,7 +371,7 @@ static void write_seed(const char *dir, const char *name, const uint8_t *d, size
     FILE *f = fopen(path, "wb");
     if (f == NULL || fwrite(d, 1, n, f) != n || fclose(f) != 0) {
         fprintf(stderr, "fuzz_ops: cannot write %s\n", path);
-        exit(REL_EXIT_HARD);
+        exit(TEST_EXIT_HARD);
     }
 }
 
@@ -457,7 +442,7 @@ int main(int argc, char **argv)
         write_seeds(argv[2]);
         return 0;
     }
-    rel_warm_up_threads(8);
+    test_warm_up_threads(8);
     int total = 0;
     if (argc > 1) {
         for (int i = 1; i < argc; i++) {
@@ -465,7 +450,7 @@ int main(int argc, char **argv)
             int r = stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode) ? replay_dir(argv[i])
                                                                     : (replay_file(argv[i]) ? -1 : 1);
             if (r < 0)
-                return REL_EXIT_HARD;
+                return TEST_EXIT_HARD;
             total += r;
         }
     } else {
@@ -475,11 +460,11 @@ int main(int argc, char **argv)
         snprintf(dir, sizeof dir, "%s/tests/fuzz", srcdir ? srcdir : ".");
         total = replay_dir(dir);
         if (total < 0)
-            return REL_EXIT_HARD;
+            return TEST_EXIT_HARD;
     }
     if (total == 0) {
         fprintf(stderr, "fuzz_ops: no input found\n");
-        return REL_EXIT_HARD;
+        return TEST_EXIT_HARD;
     }
     printf("fuzz_ops: %d inputs replayed, all consistent\n", total);
     return 0;

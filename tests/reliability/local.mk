@@ -42,8 +42,7 @@ tests_reliability_libhakmem_broken_guard_la_CPPFLAGS = $(rel_lib_cppflags) \
 tests_reliability_libhakmem_broken_guard_la_CFLAGS = $(rel_lib_cflags)
 
 ## ---- 1. the seed's race ------------------------------------------------
-rel_race_sources = tests/reliability/race_seed.c tests/reliability/rel_common.h \
-	tests/test_rand.h
+rel_race_sources = tests/reliability/race_seed.c tests/test_util.h
 check_PROGRAMS += tests/reliability/race_seed tests/reliability/race_seed_guard \
 	tests/reliability/race_seed_broken tests/reliability/race_seed_broken_guard
 
@@ -108,7 +107,7 @@ EXTRA_DIST += tests/reliability/README.md
 ## compiler); the libFuzzer target is built only by "make fuzz" with clang.
 check_PROGRAMS += tests/reliability/fuzz_ops_replay
 tests_reliability_fuzz_ops_replay_SOURCES = tests/reliability/fuzz_ops.c \
-	tests/reliability/rel_common.h
+	tests/test_util.h
 tests_reliability_fuzz_ops_replay_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_REPLAY
 tests_reliability_fuzz_ops_replay_CFLAGS = $(rel_cflags)
 tests_reliability_fuzz_ops_replay_LDFLAGS = $(rel_ldflags)
@@ -128,7 +127,7 @@ FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,undefined -fno-sanitize-recover=all \
 	-fno-sanitize-coverage=trace-cmp \
 	-fno-omit-frame-pointer -Wall -Wextra -Werror
 tests/reliability/fuzz_ops_fuzzer: $(HAKMEM_CORE_SOURCES) config.h \
-		tests/reliability/fuzz_ops.c tests/reliability/rel_common.h tests/test_rand.h
+		tests/reliability/fuzz_ops.c tests/test_util.h
 	$(AM_V_GEN)$(MKDIR_P) tests/reliability && srcs= && \
 	for f in $(HAKMEM_CORE_SOURCES); do \
 	  case $$f in src/override.c) ;; *.c) srcs="$$srcs $(srcdir)/$$f";; esac; \
@@ -152,7 +151,7 @@ CLEANFILES += tests/reliability/fuzz_ops_fuzzer tests/reliability/fuzz-crash-* \
 ## (a) white-box: linked with the internals for os_pages_fail_after().
 check_PROGRAMS += tests/reliability/fault_inject
 tests_reliability_fault_inject_SOURCES = tests/reliability/fault_inject.c \
-	tests/reliability/rel_common.h
+	tests/test_util.h
 tests_reliability_fault_inject_CFLAGS = $(rel_cflags)
 tests_reliability_fault_inject_LDFLAGS = $(rel_ldflags)
 tests_reliability_fault_inject_LDADD = src/libhakmem-core.la
@@ -160,7 +159,7 @@ TESTS += tests/reliability/fault_inject
 ## (b) a real address-space limit (ulimit -v) on the shared library.
 check_PROGRAMS += tests/reliability/ulimit_alloc
 tests_reliability_ulimit_alloc_SOURCES = tests/reliability/ulimit_alloc.c \
-	tests/reliability/rel_common.h
+	tests/test_util.h
 tests_reliability_ulimit_alloc_CFLAGS = $(rel_cflags)
 tests_reliability_ulimit_alloc_LDFLAGS = $(rel_ldflags)
 tests_reliability_ulimit_alloc_LDADD = src/libhakmem.la
@@ -170,12 +169,12 @@ EXTRA_DIST += tests/reliability/ulimit.sh
 ## ---- 4. fork while threads allocate; 6. memory returned ----------------
 check_PROGRAMS += tests/reliability/fork_threads tests/reliability/rss_return
 tests_reliability_fork_threads_SOURCES = tests/reliability/fork_threads.c \
-	tests/reliability/rel_common.h
+	tests/test_util.h
 tests_reliability_fork_threads_CFLAGS = $(rel_cflags)
 tests_reliability_fork_threads_LDFLAGS = $(rel_ldflags)
 tests_reliability_fork_threads_LDADD = src/libhakmem.la
 tests_reliability_rss_return_SOURCES = tests/reliability/rss_return.c \
-	tests/reliability/rel_common.h
+	tests/test_util.h
 tests_reliability_rss_return_CFLAGS = $(rel_cflags)
 tests_reliability_rss_return_LDFLAGS = $(rel_ldflags)
 tests_reliability_rss_return_LDADD = src/libhakmem.la

@@ -22,7 +22,7 @@
  * Defaults are the short form run by make check (a few seconds); in a
  * TSan build each thread lives 800 operations instead of 3000. */
 #define _GNU_SOURCE
-#include "rel_common.h"
+#include "../test_util.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -31,8 +31,6 @@
 #ifndef REL_VARIANT
 #define REL_VARIANT "configured library"
 #endif
-
-static const char *prog = "race_seed";
 
 struct slot {
     pthread_mutex_t lock;
@@ -43,7 +41,7 @@ struct slot {
 
 static struct slot *slots;
 static size_t nslots = 2048;
-static long nthreads = 32, ngens = 4, nlives = 3, nops = REL_TSAN ? 800 : 3000;
+static long nthreads = 32, ngens = 4, nlives = 3, nops = TEST_TSAN ? 800 : 3000;
 static uint64_t seed = 1;
 static int quiet;
 
@@ -60,19 +58,19 @@ struct held {
 
 static void check_block(const struct held *h, const char *what)
 {
-    size_t off = rel_verify(h->p, h->size, h->tag);
+    size_t off = test_verify(h->p, h->size, h->tag);
     if (off != SIZE_MAX) {
-        uint64_t w0 = rel_word0(h->p);
-        rel_fail(prog,
+        uint64_t w0 = test_filled_tag(h->p); /* who else filled it */
+        test_fail(
                  "%s: block %p (%zu bytes) stamped by life %llu seq %llu is wrong at offset %zu;"
-                 " word 0 now %#llx (life %llu seq %llu): handed out twice or overwritten",
+                 " word 0 now names tag %#llx (life %llu seq %llu): handed out twice or overwritten",
                  what, h->p, h->size, (unsigned long long)(h->tag >> 24),
                  (unsigned long long)(h->tag & 0xffffff), off, (unsigned long long)w0,
                  (unsigned long long)(w0 >> 24), (unsigned long long)(w0 & 0xffffff));
     }
     size_t usable = hak_usable_size(h->p);
     if (usable < h->size)
-        rel_fail(prog, "%s: block %p of %zu bytes reports %zu usable", what, h->p, h->size,
+        test_fail("%s: block %p of %zu bytes reports %zu usable", what, h->p, h->size,
                  usable);
 }
 
@@ -101,22 +99,22 @@ static struct held new_block(uint64_t *rng, uint64_t life, uint64_t *seq)
         if (h.p != NULL)
             for (size_t i = 0; i < h.size; i++)
                 if (((unsigned char *)h.p)[i] != 0)
-                    rel_fail(prog, "hak_calloc(%zu) block %p not zero at %zu", h.size, h.p, i);
+                    test_fail("hak_calloc(%zu) block %p not zero at %zu", h.size, h.p, i);
     } else if (how == 1) {
         h.p = hak_aligned_alloc((size_t)64 << (test_rand(rng) % 3), h.size);
     } else if (how == 2) {
         size_t align = (size_t)16 << (test_rand(rng) % 6);
         int rc = hak_posix_memalign(&h.p, align, h.size);
         if (rc != 0)
-            rel_fail(prog, "hak_posix_memalign(%zu, %zu) returned %d", align, h.size, rc);
+            test_fail("hak_posix_memalign(%zu, %zu) returned %d", align, h.size, rc);
         if (((uintptr_t)h.p & (align - 1)) != 0)
-            rel_fail(prog, "hak_posix_memalign(%zu) gave %p", align, h.p);
+            test_fail("hak_posix_memalign(%zu) gave %p", align, h.p);
     } else {
         h.p = hak_malloc(h.size);
     }
     if (h.p == NULL)
-        rel_fail(prog, "allocation of %zu bytes failed: %s", h.size, strerror(errno));
-    rel_stamp(h.p, h.size, h.tag);
+        test_fail("allocation of %zu bytes failed: %s", h.size, strerror(errno));
+    test_fill(h.p, h.size, h.tag);
     return h;
 }
 
@@ -171,13 +169,13 @@ static void *worker(void *arg)
             size_t nsize = pick_size(&rng);
             void *q = hak_realloc(h.p, nsize);
             if (q == NULL)
-                rel_fail(prog, "hak_realloc(%p, %zu) failed: %s", h.p, nsize, strerror(errno));
-            size_t keep = (nsize < h.size ? nsize : h.size) & ~(size_t)7;
-            if (rel_verify(q, keep, h.tag) != SIZE_MAX)
-                rel_fail(prog, "hak_realloc(%p, %zu) -> %p lost the first %zu bytes", h.p, nsize,
+                test_fail("hak_realloc(%p, %zu) failed: %s", h.p, nsize, strerror(errno));
+            size_t keep = nsize < h.size ? nsize : h.size;
+            if (test_verify(q, keep, h.tag) != SIZE_MAX)
+                test_fail("hak_realloc(%p, %zu) -> %p lost the first %zu bytes", h.p, nsize,
                          q, keep);
             struct held nh = {q, nsize, life << 24 | (++seq & 0xffffff)};
-            rel_stamp(q, nsize, nh.tag);
+            test_fill(q, nsize, nh.tag);
             struct held old = slot_swap(k, nh);
             free_held(&old, "realloc (displaced)");
         } else {
@@ -196,7 +194,7 @@ static void *worker(void *arg)
     }
     atomic_fetch_add(&total_ops, (uint_fast64_t)nops);
     if (hak_check() != 0)
-        rel_fail(prog, "hak_check() failed in a worker thread (life %llu)",
+        test_fail("hak_check() failed in a worker thread (life %llu)",
                  (unsigned long long)life);
     return NULL;
 }
@@ -210,7 +208,7 @@ static void *lane(void *arg)
         pthread_t t;
         int rc = pthread_create(&t, NULL, worker, NULL);
         if (rc != 0)
-            rel_fail(prog, "pthread_create: %s", strerror(rc));
+            test_fail("pthread_create: %s", strerror(rc));
         pthread_join(t, NULL);
     }
     return NULL;
@@ -249,20 +247,13 @@ static long held_blocks(void)
     return n;
 }
 
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static long arg_long(const char *s, long lo, long hi)
 {
     char *end;
     long v = strtol(s, &end, 10);
     if (*end != '\0' || v < lo || v > hi) {
-        fprintf(stderr, "%s: bad number '%s' (%ld..%ld)\n", prog, s, lo, hi);
-        exit(REL_EXIT_HARD);
+        fprintf(stderr, "%s: bad number '%s' (%ld..%ld)\n", test_prog(), s, lo, hi);
+        exit(TEST_EXIT_HARD);
     }
     return v;
 }
@@ -283,8 +274,8 @@ int main(int argc, char **argv)
         case 'q': quiet = 1; break;
         default:
             fprintf(stderr, "usage: %s [-t threads] [-g gens] [-l lives] [-o ops] [-s slots]"
-                            " [-S seed] [-c cpus (0: all)] [-q]\n", prog);
-            return REL_EXIT_HARD;
+                            " [-S seed] [-c cpus (0: all)] [-q]\n", test_prog());
+            return TEST_EXIT_HARD;
         }
     }
     int ncpu = cpus > 0 ? pin_two_cpus(cpus) : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -293,31 +284,31 @@ int main(int argc, char **argv)
      * is hakmem's), so only the blocks under test change the balance. */
     slots = calloc(nslots, sizeof *slots);
     if (slots == NULL)
-        rel_fail(prog, "no memory for %zu slots", nslots);
+        test_fail("no memory for %zu slots", nslots);
     for (size_t k = 0; k < nslots; k++)
         pthread_mutex_init(&slots[k].lock, NULL);
 
     pthread_t *lanes = calloc((size_t)nthreads, sizeof *lanes);
     if (lanes == NULL)
-        rel_fail(prog, "no memory for %ld lanes", nthreads);
-    rel_warm_up_threads(16);
-    struct hak_stats base = rel_stats(prog);
-    double t0 = now_sec();
+        test_fail("no memory for %ld lanes", nthreads);
+    test_warm_up_threads(16);
+    struct hak_stats base = test_stats();
+    double t0 = test_now();
     for (long g = 0; g < ngens; g++) {
         for (long i = 0; i < nthreads; i++) {
             int rc = pthread_create(&lanes[i], NULL, lane, NULL);
             if (rc != 0)
-                rel_fail(prog, "pthread_create: %s", strerror(rc));
+                test_fail("pthread_create: %s", strerror(rc));
         }
         for (long i = 0; i < nthreads; i++)
             pthread_join(lanes[i], NULL);
         if (hak_check() != 0)
-            rel_fail(prog, "hak_check() failed after generation %ld", g + 1);
+            test_fail("hak_check() failed after generation %ld", g + 1);
         long held = held_blocks();
-        struct hak_stats st = rel_stats(prog);
-        int64_t net = rel_net_blocks(&st) - rel_net_blocks(&base);
+        struct hak_stats st = test_stats();
+        int64_t net = test_net_blocks(&st) - test_net_blocks(&base);
         if (net != held)
-            rel_fail(prog,
+            test_fail(
                      "after generation %ld: hak_stats says %lld blocks live (allocs %llu, frees"
                      " %llu since start), the test holds %ld",
                      g + 1, (long long)net, (unsigned long long)(st.allocs - base.allocs),
@@ -331,16 +322,16 @@ int main(int argc, char **argv)
         free_held(&h, "final");
     }
     if (hak_check() != 0)
-        rel_fail(prog, "hak_check() failed after the final frees");
-    struct hak_stats end = rel_stats(prog);
-    int64_t net = rel_net_blocks(&end) - rel_net_blocks(&base);
+        test_fail("hak_check() failed after the final frees");
+    struct hak_stats end = test_stats();
+    int64_t net = test_net_blocks(&end) - test_net_blocks(&base);
     if (net != 0)
-        rel_fail(prog, "everything freed, yet hak_stats says %lld blocks live", (long long)net);
+        test_fail("everything freed, yet hak_stats says %lld blocks live", (long long)net);
     uint64_t remote = end.remote_frees - base.remote_frees;
     uint64_t adopted = end.slabs_adopted - base.slabs_adopted;
     uint64_t reclaimed = end.slabs_reclaimed - base.slabs_reclaimed;
     if (remote == 0 || adopted + reclaimed == 0)
-        rel_fail(prog, "the run did not exercise the protocol: %llu remote frees, %llu slabs"
+        test_fail("the run did not exercise the protocol: %llu remote frees, %llu slabs"
                        " adopted, %llu reclaimed",
                  (unsigned long long)remote, (unsigned long long)adopted,
                  (unsigned long long)reclaimed);
@@ -348,10 +339,10 @@ int main(int argc, char **argv)
         printf("%s (%s): %ld threads on %d CPUs, %ld generations x %ld lives x %ld ops"
                " (%llu ops, %llu allocs), %llu remote frees, %llu slabs adopted,"
                " %llu reclaimed, %.1f s: OK\n",
-               prog, REL_VARIANT, nthreads, ncpu, ngens, nlives, nops,
+               test_prog(), REL_VARIANT, nthreads, ncpu, ngens, nlives, nops,
                (unsigned long long)atomic_load(&total_ops),
                (unsigned long long)(end.allocs - base.allocs), (unsigned long long)remote,
-               (unsigned long long)adopted, (unsigned long long)reclaimed, now_sec() - t0);
+               (unsigned long long)adopted, (unsigned long long)reclaimed, test_now() - t0);
     free(lanes);
     for (size_t k = 0; k < nslots; k++)
         pthread_mutex_destroy(&slots[k].lock);

@@ -15,11 +15,9 @@
  * size drops to 64 MiB and the RSS bound is not checked: the runtime's
  * shadow memory is counted in RSS and is not ours to give back. */
 #define _GNU_SOURCE
-#include "rel_common.h"
+#include "../test_util.h"
 
 #include <pthread.h>
-
-static const char *prog = "rss_return";
 
 #define RSS_BOUND ((size_t)128 << 20)
 #define IN_USE_BOUND ((uint64_t)1 << 20)
@@ -42,7 +40,7 @@ static void alloc_chain(struct part *pt)
         size_t size = n % 4 == 3 ? 256 : 64;
         void **b = hak_malloc(size);
         if (b == NULL)
-            rel_fail(prog, "hak_malloc(%zu) failed after %zu MiB", size, got >> 20);
+            test_fail("hak_malloc(%zu) failed after %zu MiB", size, got >> 20);
         b[0] = head;
         b[1] = (void *)(uintptr_t)(size ^ 0x5a5a5a5a); /* checked when freed */
         head = b;
@@ -61,7 +59,7 @@ static size_t free_chain(void *head)
         head = b[0];
         uintptr_t check = (uintptr_t)b[1] ^ 0x5a5a5a5a;
         if (check != 64 && check != 256)
-            rel_fail(prog, "block %p was overwritten while allocated", (void *)b);
+            test_fail("block %p was overwritten while allocated", (void *)b);
         hak_free(b);
         n++;
     }
@@ -82,8 +80,8 @@ static void *thread_main(void *arg)
 
 static void phase(int nthreads, size_t total)
 {
-    struct hak_stats before = rel_stats(prog);
-    size_t rss0 = rel_rss_bytes();
+    struct hak_stats before = test_stats();
+    size_t rss0 = test_rss_bytes();
     pthread_t t[4];
     nthreads_phase = nthreads;
     if (nthreads == 1) {
@@ -96,28 +94,28 @@ static void phase(int nthreads, size_t total)
             parts[i] = (struct part){total / (size_t)nthreads, NULL, 0};
         for (int i = 0; i < nthreads; i++)
             if (pthread_create(&t[i], NULL, thread_main, (void *)(intptr_t)i) != 0)
-                rel_fail(prog, "pthread_create failed");
+                test_fail("pthread_create failed");
         for (int i = 0; i < nthreads; i++)
             pthread_join(t[i], NULL);
         pthread_barrier_destroy(&barrier);
     }
     if (hak_check() != 0)
-        rel_fail(prog, "hak_check() failed after %d-thread phase", nthreads);
-    struct hak_stats after = rel_stats(prog);
-    size_t rss1 = rel_rss_bytes();
+        test_fail("hak_check() failed after %d-thread phase", nthreads);
+    struct hak_stats after = test_stats();
+    size_t rss1 = test_rss_bytes();
     if (after.bytes_in_use > before.bytes_in_use + IN_USE_BOUND)
-        rel_fail(prog, "%d threads: bytes_in_use %llu after freeing everything, %llu before",
+        test_fail("%d threads: bytes_in_use %llu after freeing everything, %llu before",
                  nthreads, (unsigned long long)after.bytes_in_use,
                  (unsigned long long)before.bytes_in_use);
-    if (rel_net_blocks(&after) != rel_net_blocks(&before))
-        rel_fail(prog, "%d threads: %lld blocks live according to hak_stats, 0 expected",
-                 nthreads, (long long)(rel_net_blocks(&after) - rel_net_blocks(&before)));
-    if (!REL_TSAN && rss1 > rss0 + RSS_BOUND)
-        rel_fail(prog, "%d threads: RSS %zu MiB after freeing %zu MiB, %zu MiB before (bound +%zu)",
+    if (test_net_blocks(&after) != test_net_blocks(&before))
+        test_fail("%d threads: %lld blocks live according to hak_stats, 0 expected",
+                 nthreads, (long long)(test_net_blocks(&after) - test_net_blocks(&before)));
+    if (!TEST_TSAN && rss1 > rss0 + RSS_BOUND)
+        test_fail("%d threads: RSS %zu MiB after freeing %zu MiB, %zu MiB before (bound +%zu)",
                  nthreads, rss1 >> 20, total >> 20, rss0 >> 20, RSS_BOUND >> 20);
     printf("%s: %d thread(s), %zu MiB in 64/256-byte blocks: RSS %zu -> %zu MiB (peak mapped %llu"
            " MiB), bytes_in_use %llu -> %llu, %llu MiB returned to the OS so far\n",
-           prog, nthreads, total >> 20, rss0 >> 20, rss1 >> 20,
+           test_prog(), nthreads, total >> 20, rss0 >> 20, rss1 >> 20,
            (unsigned long long)(after.bytes_mapped_peak >> 20),
            (unsigned long long)before.bytes_in_use, (unsigned long long)after.bytes_in_use,
            (unsigned long long)(after.bytes_returned >> 20));
@@ -126,21 +124,21 @@ static void phase(int nthreads, size_t total)
 
 int main(int argc, char **argv)
 {
-    size_t mib = REL_TSAN ? 64 : 1024;
+    size_t mib = TEST_TSAN ? 64 : 1024;
     long rounds = 1;
     if (argc > 1)
         mib = (size_t)strtoul(argv[1], NULL, 10);
     if (argc > 2)
         rounds = strtol(argv[2], NULL, 10);
     if (mib == 0 || rounds <= 0) {
-        fprintf(stderr, "usage: %s [MiB] [rounds]\n", prog);
-        return REL_EXIT_HARD;
+        fprintf(stderr, "usage: %s [MiB] [rounds]\n", test_prog());
+        return TEST_EXIT_HARD;
     }
     /* stdio's buffer and the first thread's TLS, before any baseline */
-    printf("%s: %zu MiB per phase, %ld round(s)%s\n", prog, mib, rounds,
-           REL_TSAN ? " (TSan build: RSS bound not checked)" : "");
+    printf("%s: %zu MiB per phase, %ld round(s)%s\n", test_prog(), mib, rounds,
+           TEST_TSAN ? " (TSan build: RSS bound not checked)" : "");
     fflush(stdout);
-    rel_warm_up_threads(8);
+    test_warm_up_threads(8);
     for (long r = 0; r < rounds; r++) {
         phase(1, mib << 20);
         phase(4, mib << 20);
