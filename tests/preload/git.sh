@@ -1,12 +1,12 @@
 #!/bin/sh
-# preload-git.sh - git builds a generated repository (init, many commits
+# git.sh - git builds a generated repository (init, many commits
 # on two branches, a merge, tags, gc, log, fsck) once plainly and once
 # with hakmem preloaded into every git process.  Commit dates and names
 # are fixed, so both runs must produce the same commit ids and the same
-# log and fsck output.  Short form: 40 commits; long (REL_LONG=1): 600
+# log and fsck output.  Short form: 40 commits; long (TEST_LONG=1): 600
 # and gc --aggressive.  Needs git.
 set -u
-. "${REL_SCRIPTS:-$(dirname "$0")}/preload-lib.sh"
+. "$(dirname "$0")/lib.sh"
 need git:git
 commits=40
 gc="gc -q"
@@ -61,15 +61,15 @@ build() {
   )
 }
 
-build "$tmp/ref" env >"$tmp/ref.out" 2>&1 || { echo "$rel_name: git fails without hakmem:"; tail "$tmp/ref.out"; exit 99; }
-build "$tmp/hak" env LD_PRELOAD="$REL_LIB" >"$tmp/hak.out" 2>&1
+build "$tmp/ref" env >"$tmp/ref.out" 2>&1 || { echo "$test_name: git fails without hakmem:"; tail "$tmp/ref.out"; exit 99; }
+build "$tmp/hak" env LD_PRELOAD="$TEST_LIB" >"$tmp/hak.out" 2>&1
 rc=$?
 if [ $rc -ne 0 ] || ! cmp -s "$tmp/ref.out" "$tmp/hak.out"; then
-  echo "$rel_name: FAIL: with hakmem (status $rc) the output differs:"
+  echo "$test_name: FAIL: with hakmem (status $rc) the output differs:"
   diff "$tmp/ref.out" "$tmp/hak.out" | head -n 20
   exit 1
 fi
 # One more command with statistics on: hakmem really was the allocator.
-(cd "$tmp/hak" && HAKMEM_STATS=json LD_PRELOAD="$REL_LIB" git log -p >/dev/null 2>"$tmp/stats")
+(cd "$tmp/hak" && HAKMEM_STATS=json LD_PRELOAD="$TEST_LIB" git log -p >/dev/null 2>"$tmp/stats")
 proves_hakmem "$tmp/stats" || exit 1
-echo "$rel_name: $commits commits, HEAD $(head -n 1 "$tmp/hak.out"), $(wc -l <"$tmp/hak.out") lines identical with hakmem"
+echo "$test_name: $commits commits, HEAD $(head -n 1 "$tmp/hak.out"), $(wc -l <"$tmp/hak.out") lines identical with hakmem"

@@ -1,4 +1,4 @@
-# preload-work.pl - a deterministic Perl workload for tests/preload.sh:
+# interpose-work.pl - a deterministic Perl workload for interpose.sh:
 # hashes, sorts and string building over a generated data set.  Prints
 # digests only, so runs with and without hakmem preloaded must agree.
 use strict;

@@ -1,18 +1,18 @@
 #!/bin/sh
-# preload-redis.sh - redis-server with hakmem preloaded, on 127.0.0.1 and a
+# redis.sh - redis-server with hakmem preloaded, on 127.0.0.1 and a
 # random high port, under redis-benchmark -q -n 20000 (every command
 # type), then a data check: 2000 keys written, DBSIZE and GET read back,
 # a 1 MiB value round-tripped, and a clean SHUTDOWN.  The server is
 # always stopped (trap), never left running.  Long form only
-# (REL_LONG=1, make check-long).  Needs redis-server and redis-tools.
+# (TEST_LONG=1, make check-long).  Needs redis-server and redis-tools.
 set -u
-. "${REL_SCRIPTS:-$(dirname "$0")}/preload-lib.sh"
+. "$(dirname "$0")/lib.sh"
 if [ "$long" != 1 ]; then
-  echo "$rel_name: long form only (make check-long); skipped"
+  echo "$test_name: long form only (make check-long); skipped"
   exit 77
 fi
 need redis-server:redis-server redis-cli:redis-tools redis-benchmark:redis-tools
-requests=${REL_REDIS_REQUESTS:-20000}
+requests=${TEST_REDIS_REQUESTS:-20000}
 
 pid=
 cleanup_hooks='[ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "$pid" ] && wait "$pid" 2>/dev/null'
@@ -23,7 +23,7 @@ tries=0
 while :; do
   tries=$((tries + 1))
   port=$(awk -v s="$$$tries" 'BEGIN { srand(s); print 20000 + int(rand() * 40000) }')
-  HAKMEM_STATS=json LD_PRELOAD=$REL_LIB redis-server --port "$port" --bind 127.0.0.1 \
+  HAKMEM_STATS=json LD_PRELOAD=$TEST_LIB redis-server --port "$port" --bind 127.0.0.1 \
     --save '' --appendonly no --daemonize no --dir "$tmp" --logfile "$tmp/redis.log" \
     2>"$tmp/stats" &
   pid=$!
@@ -40,14 +40,14 @@ while :; do
   wait "$pid" 2>/dev/null
   pid=
   if [ $tries -ge 5 ]; then
-    echo "$rel_name: FAIL: redis-server did not start with hakmem:"
+    echo "$test_name: FAIL: redis-server did not start with hakmem:"
     tail -n 20 "$tmp/redis.log" "$tmp/stats"
     exit 1
   fi
 done
-echo "$rel_name: redis-server (hakmem preloaded) on 127.0.0.1:$port"
+echo "$test_name: redis-server (hakmem preloaded) on 127.0.0.1:$port"
 
-fail() { echo "$rel_name: FAIL: $*"; tail -n 20 "$tmp/redis.log"; exit 1; }
+fail() { echo "$test_name: FAIL: $*"; tail -n 20 "$tmp/redis.log"; exit 1; }
 
 redis-benchmark -h 127.0.0.1 -p "$port" -q -n "$requests" >"$tmp/bench" 2>&1 ||
   fail "redis-benchmark failed: $(tail -n 3 "$tmp/bench")"
@@ -75,4 +75,4 @@ rc=$?
 pid=
 [ $rc -eq 0 ] || fail "redis-server exited with status $rc"
 proves_hakmem "$tmp/stats" || exit 1
-echo "$rel_name: benchmark, 2000 keys, 1 MiB value and shutdown all fine with hakmem"
+echo "$test_name: benchmark, 2000 keys, 1 MiB value and shutdown all fine with hakmem"

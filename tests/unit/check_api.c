@@ -3,7 +3,7 @@
  * waste, alignment, calloc zeroing and realloc across every path. */
 #include "config.h"
 
-#include "test_check.h"
+#include "../test_check.h"
 
 /* ---- version ----------------------------------------------------------- */
 

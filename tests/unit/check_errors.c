@@ -10,11 +10,7 @@
 #include <semaphore.h>
 #include <sys/mman.h>
 
-#include "test_check.h"
-
-#ifndef HK_OVERRIDE
-#error "HK_OVERRIDE must be defined by tests/local.mk (1 in the override build)"
-#endif
+#include "../test_check.h"
 
 static char global_buf[256] __attribute__((aligned(64)));
 
@@ -198,7 +194,7 @@ static void *make_bad(enum bad_kind k, char *stack_buf)
 
 /* The foreign-heap kind is last: the override build, where malloc is
  * hakmem's, simply stops before it. */
-#define N_KINDS (HK_OVERRIDE ? BAD_FOREIGN_HEAP : BAD_NKINDS)
+static int n_kinds(void) { return test_setting_yes("TEST_OVERRIDE") ? BAD_FOREIGN_HEAP : BAD_NKINDS; }
 
 /* ---- SIGABRT, checked by check itself ----------------------------------- */
 
@@ -448,18 +444,19 @@ END_TEST
 static Suite *errors_suite(void)
 {
     Suite *s = suite_create("errors");
+    const int nkinds = n_kinds();
 
     TCase *tc = tcase_create("abort");
     tcase_set_timeout(tc, 30);
-    tcase_add_loop_test_raise_signal(tc, test_free_invalid_aborts, SIGABRT, 0, N_KINDS);
-    tcase_add_loop_test_raise_signal(tc, test_realloc_invalid_aborts, SIGABRT, 0, N_KINDS);
+    tcase_add_loop_test_raise_signal(tc, test_free_invalid_aborts, SIGABRT, 0, nkinds);
+    tcase_add_loop_test_raise_signal(tc, test_realloc_invalid_aborts, SIGABRT, 0, nkinds);
     tcase_add_test_raise_signal(tc, test_double_free_small_aborts, SIGABRT);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("message");
     tcase_set_timeout(tc, 30);
-    tcase_add_loop_test(tc, test_free_invalid_message, 0, N_KINDS);
-    tcase_add_loop_test(tc, test_realloc_invalid_message, 0, N_KINDS);
+    tcase_add_loop_test(tc, test_free_invalid_message, 0, nkinds);
+    tcase_add_loop_test(tc, test_realloc_invalid_message, 0, nkinds);
     tcase_add_test(tc, test_double_free_small_message);
     tcase_add_test(tc, test_double_free_large_message);
     tcase_add_loop_test(tc, test_remote_double_free_message, REMOTE_OVERFLOW, REMOTE_RELEASE + 1);

@@ -1,24 +1,27 @@
-/* race_seed.c - the seed's race as a regression test (issue 7): a thread
- * that drained a slab it did not own corrupted free lists.  Many threads
+/* slab_ownership.c - no thread drains a slab it does not own: a slab's
+ * free list is touched only by its owner, and a thread that drained the
+ * remote stack of a slab it did not own would corrupt it.  Many threads
  * on two cores pass blocks to each other through a shared slot array, so
  * nearly every free is a remote free into a slab another thread owns,
  * while threads keep exiting and being replaced, so their slabs are
  * abandoned, adopted by allocating threads and reclaimed by freeing ones.
  *
- * Every block carries an owner/sequence stamp over its whole length,
+ * Every block carries an owner/sequence fill over its whole length,
  * verified before it is freed: a block handed out twice, or a free-list
  * link written into a live block, is caught.  After each generation (all
  * threads joined) hak_check() must be 0 and hak_stats must balance:
  * allocs - frees equals the blocks the slot array still holds.
  *
- * The same source is linked against several libraries (see local.mk):
- * the configured library (the "repro" shape), a debug-guards build of the
- * same sources (the "guard" shape: the library asserts ownership before
- * every drain), and builds with the HAKMEM_TEST_UNOWNED_DRAIN hook, which
- * re-creates the seed's bug and which this program must catch.
+ * The same source is linked with several libraries (local.mk), and the
+ * program's name says which: slab_ownership the configured library,
+ * slab_ownership_guard a debug-guards build of the same sources (the
+ * library asserts ownership before every drain), and the _unowned_drain
+ * variants builds with the HAKMEM_TEST_UNOWNED_DRAIN hook, which drains
+ * without owning and which this program must catch
+ * (unowned-drain-caught.sh).
  *
- * Usage: race_seed [-t threads] [-g generations] [-l lives] [-o ops]
- *                  [-s slots] [-S seed] [-c cpus] [-q]
+ * Usage: slab_ownership [-t threads] [-g generations] [-l lives] [-o ops]
+ *                       [-s slots] [-S seed] [-c cpus] [-q]
  * Defaults are the short form run by make check (a few seconds); in a
  * TSan build each thread lives 800 operations instead of 3000. */
 #define _GNU_SOURCE
@@ -27,10 +30,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
-
-#ifndef REL_VARIANT
-#define REL_VARIANT "configured library"
-#endif
 
 struct slot {
     pthread_mutex_t lock;
@@ -152,8 +151,8 @@ static void *worker(void *arg)
         unsigned op = (unsigned)(r % 100);
         size_t k = (size_t)((r >> 8) % nslots);
         if (op < 78) {
-            /* the seed's pattern: allocate here, free what another thread
-             * allocated (a remote free, or a reclaim of a parked slab) */
+            /* allocate here, free what another thread allocated (a
+             * remote free, or a reclaim of a parked slab) */
             struct held old = slot_swap(k, new_block(&rng, life, &seq));
             free_held(&old, "exchange");
         } else if (op < 88) {
@@ -214,8 +213,8 @@ static void *lane(void *arg)
     return NULL;
 }
 
-/* The seed ran 30 threads on 2 cores: keep the run on (at most) two CPUs
- * so threads are preempted inside the allocator as there. */
+/* Many threads on (at most) two CPUs: threads are preempted inside the
+ * allocator, in the middle of a free, a drain or a hand-over of a slab. */
 static int pin_two_cpus(long want)
 {
     cpu_set_t cur, two;
@@ -336,10 +335,10 @@ int main(int argc, char **argv)
                  (unsigned long long)remote, (unsigned long long)adopted,
                  (unsigned long long)reclaimed);
     if (!quiet)
-        printf("%s (%s): %ld threads on %d CPUs, %ld generations x %ld lives x %ld ops"
+        printf("%s: %ld threads on %d CPUs, %ld generations x %ld lives x %ld ops"
                " (%llu ops, %llu allocs), %llu remote frees, %llu slabs adopted,"
                " %llu reclaimed, %.1f s: OK\n",
-               test_prog(), REL_VARIANT, nthreads, ncpu, ngens, nlives, nops,
+               test_prog(), nthreads, ncpu, ngens, nlives, nops,
                (unsigned long long)atomic_load(&total_ops),
                (unsigned long long)(end.allocs - base.allocs), (unsigned long long)remote,
                (unsigned long long)adopted, (unsigned long long)reclaimed, test_now() - t0);

@@ -1,6 +1,6 @@
-// preload-cxx.cc - a C++ program for tests/preload.sh: operator new and
+// interpose-cxx.cc - a C++ program for interpose.sh: operator new and
 // delete go through malloc, so under LD_PRELOAD they must land in hakmem
-// (checked through hak_stats when HK_EXPECT_HAKMEM is set); the container
+// (checked through hak_stats when TEST_EXPECT_HAKMEM is set); the container
 // workload prints a checksum that must not depend on the allocator.
 #include <dlfcn.h>
 
@@ -70,7 +70,7 @@ static uint64_t fnv(uint64_t h, const std::string &s)
 
 int main()
 {
-    if (std::getenv("HK_EXPECT_HAKMEM") && check_new_delete() != 0)
+    if (std::getenv("TEST_EXPECT_HAKMEM") && check_new_delete() != 0)
         return 1;
 
     std::map<std::string, int> m;

@@ -3,11 +3,10 @@
 # time (CI: about 60 s) and prints how many inputs it executed.
 #
 # Run it from a configured build directory (it builds the target there
-# with "make tests/reliability/fuzz_ops_fuzzer"), or from anywhere else,
-# where it configures a throw-away build of its own source tree.  New
-# inputs go to tests/reliability/fuzz-corpus/, crashes to
-# tests/reliability/fuzz-crash-*; the seed corpus tests/fuzz/ of the
-# source tree is read, never written.
+# with "make tests/fuzz/fuzz_ops_fuzzer"), or from anywhere else, where it
+# configures a throw-away build of its own source tree.  New inputs go to
+# tests/fuzz/grown/ of the build directory, findings to tests/fuzz/crash-*;
+# the corpus tests/fuzz/corpus/ of the source tree is read, never written.
 #
 # Exit: 0 no finding, 1 a finding (or a build error), 77 no clang with
 # libFuzzer here (FUZZ_CC, default clang; Debian: libclang-rt-14-dev).
@@ -44,20 +43,20 @@ if [ ! -f Makefile ] || ! grep -q '^fuzz:' Makefile; then
   build=$tmpbuild
 fi
 cd "$build" || exit 1
-$make FUZZ_CC="$cc" tests/reliability/fuzz_ops_fuzzer || exit 1
+$make FUZZ_CC="$cc" tests/fuzz/fuzz_ops_fuzzer || exit 1
 
-mkdir -p tests/reliability/fuzz-corpus || exit 1
-log=tests/reliability/fuzz.log
+mkdir -p tests/fuzz/grown || exit 1
+log=tests/fuzz/fuzz.log
 echo "run-fuzz: fuzz_ops for $secs s (log: $build/$log)"
-tests/reliability/fuzz_ops_fuzzer -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 \
-  -print_final_stats=1 -artifact_prefix=tests/reliability/fuzz-crash- \
-  tests/reliability/fuzz-corpus "$srcdir/tests/fuzz" >"$log" 2>&1
+tests/fuzz/fuzz_ops_fuzzer -max_total_time="$secs" -timeout=30 -rss_limit_mb=4096 \
+  -print_final_stats=1 -artifact_prefix=tests/fuzz/crash- \
+  tests/fuzz/grown "$srcdir/tests/fuzz/corpus" >"$log" 2>&1
 rc=$?
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
 if [ $rc -ne 0 ]; then
   tail -n 40 "$log"
-  echo "run-fuzz: FINDING after ${execs:-?} executions; the input is in $build/tests/reliability/fuzz-crash-*"
-  [ -n "$tmpbuild" ] && cp tests/reliability/fuzz-crash-* "$OLDPWD"/ 2>/dev/null
+  echo "run-fuzz: FINDING after ${execs:-?} executions; the input is in $build/tests/fuzz/crash-*"
+  [ -n "$tmpbuild" ] && cp tests/fuzz/crash-* "$OLDPWD"/ 2>/dev/null
   exit 1
 fi
 echo "run-fuzz: ${execs:-?} executions in $secs s, no finding"

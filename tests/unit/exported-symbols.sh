@@ -1,20 +1,17 @@
 #!/bin/sh
 # exported-symbols.sh - the ABI of libhakmem.so.1 is exactly what
-# tests/exported-symbols.txt lists: the hak_* API at its version nodes
+# tests/unit/exported-symbols.txt lists: the hak_* API at its version nodes
 # (HAKMEM_1.0, HAKMEM_1.1), plus the unversioned malloc family in the
 # override build (versioned, it would no longer interpose under
 # LD_PRELOAD), nothing else; and the SONAME is libhakmem.so.1.
 set -u
 
-builddir=${HK_TEST_BUILDDIR:-.}
-srcdir=${HK_TEST_SRCDIR:-${srcdir:-.}}
-lib=$builddir/src/.libs/libhakmem.so.1
-expected=$srcdir/tests/exported-symbols.txt
-
-case ${HK_TEST_OVERRIDE:-} in
+case ${TEST_OVERRIDE:-} in
   yes|no) ;;
-  *) echo "exported-symbols: HK_TEST_OVERRIDE must be yes or no (set by tests/local.mk)"; exit 99 ;;
+  *) echo "exported-symbols: TEST_OVERRIDE must be yes or no (make check sets it; by hand: . tests/test-env.sh)"; exit 99 ;;
 esac
+lib=$TEST_BUILDDIR/src/.libs/libhakmem.so.1
+expected=$TEST_SRCDIR/tests/unit/exported-symbols.txt
 for tool in nm readelf; do
   command -v $tool >/dev/null 2>&1 || { echo "exported-symbols: $tool not found"; exit 77; }
 done
@@ -28,7 +25,7 @@ fail=0
 nm -D --defined-only "$lib" | awk 'NF >= 2 { print $NF }' | LC_ALL=C sort >"$tmp/actual" || {
   echo "exported-symbols: nm failed"; exit 99; }
 
-if [ "$HK_TEST_OVERRIDE" = yes ]; then
+if [ "$TEST_OVERRIDE" = yes ]; then
   sed -e '/^#/d' -e '/^$/d' -e 's/^override //' "$expected"
 else
   sed -e '/^#/d' -e '/^$/d' -e '/^override /d' "$expected"
@@ -42,7 +39,7 @@ else
 fi
 
 if ! cmp -s "$tmp/expected" "$tmp/actual"; then
-  echo "FAIL: exported symbols differ from tests/exported-symbols.txt (override=$HK_TEST_OVERRIDE)"
+  echo "FAIL: exported symbols differ from tests/unit/exported-symbols.txt (override=$TEST_OVERRIDE)"
   echo "  (- expected only, + exported only)"
   diff "$tmp/expected" "$tmp/actual" | sed -n 's/^< /  - /p; s/^> /  + /p'
   fail=1

@@ -10,7 +10,7 @@
 #include <malloc.h>
 #include <pthread.h>
 
-#include "test_check.h"
+#include "../test_check.h"
 
 /* glibc's aliases, exported by hakmem too (no public prototypes) */
 extern void *__libc_malloc(size_t);

@@ -7,7 +7,7 @@
  * Each test runs in its own process, so each starts with an empty cache. */
 #include "config.h"
 
-#include "test_check.h"
+#include "../test_check.h"
 
 #include "os_pages.h"
 

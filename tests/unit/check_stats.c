@@ -6,7 +6,7 @@
 
 #include <pthread.h>
 
-#include "test_check.h"
+#include "../test_check.h"
 
 /* In the override build check's own passing assertions allocate (they
  * record their location through malloc), so between two snapshots whose

@@ -1,9 +1,9 @@
 #!/bin/sh
-# preload-sqlite.sh - sqlite3 builds and queries a generated database with
+# sqlite.sh - sqlite3 builds and queries a generated database with
 # hakmem preloaded; every result must equal the run without hakmem.
-# Short form: 20000 rows; long (REL_LONG=1): 400000.  Needs sqlite3.
+# Short form: 20000 rows; long (TEST_LONG=1): 400000.  Needs sqlite3.
 set -u
-. "${REL_SCRIPTS:-$(dirname "$0")}/preload-lib.sh"
+. "$(dirname "$0")/lib.sh"
 need sqlite3:sqlite3
 rows=20000
 [ "$long" = 1 ] && rows=400000
@@ -41,14 +41,14 @@ run() {
   rm -f "$tmp/db" "$tmp/db-wal" "$tmp/db-shm"
   "$@" sqlite3 -batch "$tmp/db" <"$tmp/script.sql"
 }
-run env >"$tmp/ref" 2>&1 || { echo "$rel_name: sqlite3 fails without hakmem:"; tail "$tmp/ref"; exit 99; }
-run env HAKMEM_STATS=json LD_PRELOAD="$REL_LIB" >"$tmp/out" 2>"$tmp/stats"
+run env >"$tmp/ref" 2>&1 || { echo "$test_name: sqlite3 fails without hakmem:"; tail "$tmp/ref"; exit 99; }
+run env HAKMEM_STATS=json LD_PRELOAD="$TEST_LIB" >"$tmp/out" 2>"$tmp/stats"
 rc=$?
 if [ $rc -ne 0 ] || ! cmp -s "$tmp/ref" "$tmp/out"; then
-  echo "$rel_name: FAIL: with hakmem (status $rc) the results differ:"
+  echo "$test_name: FAIL: with hakmem (status $rc) the results differ:"
   diff "$tmp/ref" "$tmp/out" | head -n 20
   grep -v '^{' "$tmp/stats" | tail -n 10
   exit 1
 fi
 proves_hakmem "$tmp/stats" || exit 1
-echo "$rel_name: $rows rows, $(wc -l <"$tmp/out") lines of results, identical with hakmem"
+echo "$test_name: $rows rows, $(wc -l <"$tmp/out") lines of results, identical with hakmem"

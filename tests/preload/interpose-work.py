@@ -1,4 +1,4 @@
-# preload-work.py - a deterministic Python workload for tests/preload.sh:
+# interpose-work.py - a deterministic Python workload for interpose.sh:
 # dicts, lists, strings, threads and big buffers over a generated data
 # set.  Prints digests only, so runs with and without hakmem preloaded
 # must print the same bytes.

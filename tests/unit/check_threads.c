@@ -9,7 +9,7 @@
 
 #include <pthread.h>
 
-#include "test_check.h"
+#include "../test_check.h"
 
 static struct hak_stats stats_now(void)
 {

@@ -6,7 +6,9 @@
 # happen; this test fails on the first one written.
 set -u
 
-srcdir=${HK_TEST_SRCDIR:-${srcdir:-.}}
+[ -n "${TEST_SRCDIR:-}" ] || {
+  echo "layers: TEST_SRCDIR not set (make check sets it; by hand: . tests/test-env.sh)"; exit 99; }
+srcdir=$TEST_SRCDIR
 mk=$srcdir/src/local.mk
 [ -f "$mk" ] || { echo "layers: $mk missing"; exit 99; }
 

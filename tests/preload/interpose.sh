@@ -1,26 +1,26 @@
 #!/bin/sh
-# preload.sh - real programs run with LD_PRELOAD=libhakmem.so.1 (override
-# build only): python3, perl, sort and gzip/gunzip over a few MB of
-# generated data, and a C++ program if a C++ compiler exists.  Each output
-# must be byte-identical to the run without hakmem; a ctypes probe and
+# interpose.sh - LD_PRELOAD=libhakmem.so.1 replaces the allocator of
+# ordinary programs (override build only): python3, perl, sort and
+# gzip/gunzip over a few MB of generated data, and a C++ program (new and
+# delete) if a C++ compiler exists.  Each output must be byte-identical to
+# the run without hakmem; a ctypes probe, hak_stats in the C++ program and
 # HAKMEM_STATS=json prove hakmem really was the allocator.
 set -u
 
-builddir=${HK_TEST_BUILDDIR:-}
-srcdir=${HK_TEST_SRCDIR:-${srcdir:-.}}
-case ${HK_TEST_OVERRIDE:-} in
+case ${TEST_OVERRIDE:-} in
   yes) ;;
-  no) echo "preload: --disable-override build, nothing to preload"; exit 77 ;;
-  *) echo "preload: HK_TEST_OVERRIDE must be yes or no (set by tests/local.mk)"; exit 99 ;;
+  no) echo "interpose: --disable-override build, nothing to preload"; exit 77 ;;
+  *) echo "interpose: TEST_OVERRIDE must be yes or no (make check sets it; by hand: . tests/test-env.sh)"; exit 99 ;;
 esac
-case $builddir in
+case $TEST_LIB in
   /*) ;;
-  *) echo "preload: HK_TEST_BUILDDIR must be an absolute path"; exit 99 ;;
+  *) echo "interpose: TEST_LIB must be an absolute path"; exit 99 ;;
 esac
-lib=$builddir/src/.libs/libhakmem.so.1
-[ -f "$lib" ] || { echo "preload: $lib not built"; exit 99; }
+lib=$TEST_LIB
+here=$TEST_SRCDIR/tests/preload
+[ -f "$lib" ] || { echo "interpose: $lib not built"; exit 99; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/hakmem-preload.XXXXXX") || exit 99
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/hakmem-interpose.XXXXXX") || exit 99
 trap 'rm -rf "$tmp"' EXIT
 fail=0 ran=0
 bad() { echo "FAIL: $*"; fail=1; }
@@ -49,7 +49,7 @@ awk 'BEGIN {
     }
     print line
   }
-}' >"$tmp/data" || { echo "preload: awk failed"; exit 99; }
+}' >"$tmp/data" || { echo "interpose: awk failed"; exit 99; }
 
 # same NAME CMD...: runs CMD plainly and under LD_PRELOAD; compares stdout
 # and both exit statuses.
@@ -91,7 +91,7 @@ else
 fi
 
 if have python3 && python3 -c pass >/dev/null 2>&1; then
-  same python3 python3 "$srcdir/tests/preload-work.py" "$tmp/data"
+  same python3 python3 "$here/interpose-work.py" "$tmp/data"
   # malloc, as the process resolves it, is hakmem's
   if ! LD_PRELOAD=$lib python3 -c '
 import ctypes
@@ -113,7 +113,7 @@ else
 fi
 
 if have perl; then
-  same perl perl "$srcdir/tests/preload-work.pl" "$tmp/data"
+  same perl perl "$here/interpose-work.pl" "$tmp/data"
   # statistics at exit prove the library served perl's allocations (perl,
   # unlike sort and cat, leaves stderr open for the library's destructor)
   if LD_PRELOAD=$lib HAKMEM_STATS=json perl -e 'my %h; $h{$_} = "x" x $_ for 1 .. 2000;' \
@@ -135,18 +135,18 @@ for c in ${CXX:-} g++ c++ clang++; do
   if have "$c"; then cxx=$c; break; fi
 done
 if [ -n "$cxx" ]; then
-  if "$cxx" -std=c++11 -O1 -pthread -I"$builddir/include" -o "$tmp/cxx" \
-       "$srcdir/tests/preload-cxx.cc" -ldl >"$tmp/cxx.log" 2>&1; then
+  if "$cxx" -std=c++11 -O1 -pthread -I"$TEST_BUILDDIR/include" -o "$tmp/cxx" \
+       "$here/interpose-cxx.cc" -ldl >"$tmp/cxx.log" 2>&1; then
     same cxx "$tmp/cxx"
-    if ! HK_EXPECT_HAKMEM=1 LD_PRELOAD=$lib "$tmp/cxx" >/dev/null 2>"$tmp/cxx-hak.err"; then
+    if ! TEST_EXPECT_HAKMEM=1 LD_PRELOAD=$lib "$tmp/cxx" >/dev/null 2>"$tmp/cxx-hak.err"; then
       bad "C++ new/delete under LD_PRELOAD:"; sed 's/^/  | /' "$tmp/cxx-hak.err"
     fi
   else
-    echo "skip: $cxx cannot build tests/preload-cxx.cc:"; sed 's/^/  | /' "$tmp/cxx.log" | head -10
+    echo "skip: $cxx cannot build tests/preload/interpose-cxx.cc:"; sed 's/^/  | /' "$tmp/cxx.log" | head -10
   fi
 else
   echo "skip: no C++ compiler"
 fi
 
-[ $ran -eq 0 ] && { echo "preload: none of the programs is installed"; exit 77; }
+[ $ran -eq 0 ] && { echo "interpose: none of the programs is installed"; exit 77; }
 exit $fail

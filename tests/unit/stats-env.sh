@@ -5,11 +5,12 @@
 # HAKMEM_* variable draws exactly one warning naming the closest known one,
 # a value not understood draws one line and is ignored, and HAKMEM_CACHE_MB
 # bounds what stays mapped after everything is freed.
-# Runs tests/env_child (built by make check) with a clean HAKMEM_* slate.
+# Runs tests/unit/env_child (built by make check) with a clean HAKMEM_*
+# slate.
 set -u
 
-builddir=${HK_TEST_BUILDDIR:-.}
-child=$builddir/tests/env_child
+[ -n "${TEST_BUILDDIR:-}" ] || { echo "stats-env: TEST_BUILDDIR not set (make check sets it; by hand: . tests/test-env.sh)"; exit 99; }
+child=$TEST_BUILDDIR/tests/unit/env_child
 [ -x "$child" ] || { echo "stats-env: $child not built"; exit 99; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/hakmem-env.XXXXXX") || exit 99

@@ -10,7 +10,8 @@
  * target ("make fuzz", run-fuzz.sh), linked with the library sources
  * minus override.c (the hak_* API alone, so libFuzzer keeps the C
  * library's malloc); and with -DFUZZ_REPLAY as a plain program for make
- * check that runs every file of tests/fuzz/ through the same function. */
+ * check that runs every file of tests/fuzz/corpus/ through the same
+ * function. */
 #define _GNU_SOURCE
 #include "../test_util.h"
 
@@ -455,9 +456,8 @@ int main(int argc, char **argv)
         }
     } else {
         /* make check: the corpus of the source tree */
-        const char *srcdir = getenv("srcdir");
         char dir[4096];
-        snprintf(dir, sizeof dir, "%s/tests/fuzz", srcdir ? srcdir : ".");
+        snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus", test_setting("TEST_SRCDIR"));
         total = replay_dir(dir);
         if (total < 0)
             return TEST_EXIT_HARD;
