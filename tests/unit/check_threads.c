@@ -1,10 +1,11 @@
 /* check_threads.c - hakmem under threads: blocks freed by other threads
  * (remote frees) or resized by them (remote realloc), threads exiting
  * while their blocks are still being freed (abandoned slabs and adoption),
- * a Larson-shaped churn of 30 threads with successors, blocks freed into
- * the full slabs of a thread that only waits (bounded stranding), and
- * fork() while other threads allocate.  Every block carries a stamp
- * naming its holder, so a block handed out twice is caught. */
+ * 30 chains of threads each freeing what its predecessor left (the shape
+ * of bench/larson.c), blocks freed into the full slabs of a thread that
+ * only waits (bounded stranding), and fork() while other threads
+ * allocate.  Every block carries a stamp naming its holder, so a block
+ * handed out twice is caught. */
 #include "config.h"
 
 #include <pthread.h>
@@ -469,22 +470,27 @@ START_TEST(test_remote_realloc_aligned)
 }
 END_TEST
 
-/* ---- Larson-shaped churn ------------------------------------------------ */
+/* ---- successor chains ---------------------------------------------------- */
 
-enum { LA_THREADS = 30, LA_SLOTS = 400, LA_ROUNDS = 20000, LA_MAX_GENERATIONS = 1000 };
-#define LA_SECONDS 3.0
+/* 30 chains of threads: each thread frees and replaces blocks of its
+ * chain's slots, which its predecessor allocated (its heap retired, its
+ * slabs abandoned or reclaimed), starts its successor and exits.  Blocks
+ * survive every hand-over intact, and every generation retires a heap. */
 
-struct la_slot {
+enum { SC_THREADS = 30, SC_SLOTS = 400, SC_ROUNDS = 20000, SC_MAX_GENERATIONS = 1000 };
+#define SC_SECONDS 3.0
+
+struct sc_slot {
     void *p;
     size_t n;
     uint64_t tag;
 };
 
-static struct la_slot la_slots[LA_THREADS * LA_SLOTS];
-static double la_deadline;
-static atomic_ulong la_ops;
+static struct sc_slot sc_slots[SC_THREADS * SC_SLOTS];
+static double sc_deadline;
+static atomic_ulong sc_ops;
 
-struct la_chain {
+struct sc_chain {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t cur;
@@ -492,61 +498,61 @@ struct la_chain {
     int done;
     unsigned id;
 };
-static struct la_chain la_chains[LA_THREADS];
+static struct sc_chain sc_chains[SC_THREADS];
 
-struct la_arg {
-    struct la_chain *chain;
+struct sc_arg {
+    struct sc_chain *chain;
     pthread_t prev;
     int has_prev;
 };
 
-static void *la_thread(void *argp)
+static void *sc_thread(void *argp)
 {
-    struct la_arg arg = *(struct la_arg *)argp;
+    struct sc_arg arg = *(struct sc_arg *)argp;
     hak_free(argp); /* allocated by the predecessor: a remote free */
-    struct la_chain *c = arg.chain;
+    struct sc_chain *c = arg.chain;
     /* the predecessor has exited or is exiting: reap it */
     if (arg.has_prev)
         pthread_join(arg.prev, NULL);
 
-    struct la_slot *slots = &la_slots[c->id * LA_SLOTS];
+    struct sc_slot *slots = &sc_slots[c->id * SC_SLOTS];
     uint64_t rng = test_seed(((uint64_t)c->id << 20) + c->generation);
-    for (unsigned r = 0; r < LA_ROUNDS && !test_thread_failed(); r++) {
-        struct la_slot *s = &slots[test_rand(&rng) % LA_SLOTS];
+    for (unsigned r = 0; r < SC_ROUNDS && !test_thread_failed(); r++) {
+        struct sc_slot *s = &slots[test_rand(&rng) % SC_SLOTS];
         if (!test_stamp_ok(s->p, s->n, s->tag)) {
-            test_thread_fail("larson thread %u gen %u: block %p (size %zu) overwritten",
+            test_thread_fail("successor thread %u gen %u: block %p (size %zu) overwritten",
                            c->id, c->generation, s->p, s->n);
             s->p = NULL; /* do not free a block we no longer own */
             break;
         }
         hak_free(s->p);
-        /* larson's sizes are 8..1000; blocks hold a 32-byte stamp */
+        /* sizes up to 1000 bytes, from 32: blocks hold a 32-byte stamp */
         size_t n = 32 + (size_t)(test_rand(&rng) % 969);
         s->p = hak_malloc(n);
         if (!s->p) {
-            test_thread_fail("larson: hak_malloc(%zu) NULL", n);
+            test_thread_fail("successor: hak_malloc(%zu) NULL", n);
             break;
         }
         s->n = n;
         s->tag = test_rand(&rng);
         test_stamp(s->p, n, s->tag);
     }
-    atomic_fetch_add_explicit(&la_ops, LA_ROUNDS, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sc_ops, SC_ROUNDS, memory_order_relaxed);
 
     pthread_mutex_lock(&c->mu);
     c->generation++;
-    int more = !test_thread_failed() && c->generation < LA_MAX_GENERATIONS && test_now() < la_deadline;
+    int more = !test_thread_failed() && c->generation < SC_MAX_GENERATIONS && test_now() < sc_deadline;
     if (more) {
-        struct la_arg *next = hak_malloc(sizeof *next);
+        struct sc_arg *next = hak_malloc(sizeof *next);
         if (!next) {
-            test_thread_fail("larson: hak_malloc(la_arg) NULL");
+            test_thread_fail("successor: hak_malloc(sc_arg) NULL");
             more = 0;
         } else {
             next->chain = c;
             next->prev = pthread_self();
             next->has_prev = 1;
-            if (pthread_create(&c->cur, NULL, la_thread, next) != 0) {
-                test_thread_fail("larson: pthread_create failed");
+            if (pthread_create(&c->cur, NULL, sc_thread, next) != 0) {
+                test_thread_fail("successor: pthread_create failed");
                 hak_free(next);
                 more = 0;
             }
@@ -561,37 +567,37 @@ static void *la_thread(void *argp)
     return NULL;
 }
 
-START_TEST(test_larson)
+START_TEST(test_successor_chains)
 {
     /* warm-up by the test thread: every block the workers free first is
      * someone else's */
     uint64_t rng = test_seed(2024);
-    for (unsigned i = 0; i < LA_THREADS * LA_SLOTS; i++) {
+    for (unsigned i = 0; i < SC_THREADS * SC_SLOTS; i++) {
         size_t n = 32 + (size_t)(test_rand(&rng) % 969);
-        la_slots[i].p = hak_malloc(n);
-        ck_assert_ptr_nonnull(la_slots[i].p);
-        la_slots[i].n = n;
-        la_slots[i].tag = test_rand(&rng);
-        test_stamp(la_slots[i].p, n, la_slots[i].tag);
+        sc_slots[i].p = hak_malloc(n);
+        ck_assert_ptr_nonnull(sc_slots[i].p);
+        sc_slots[i].n = n;
+        sc_slots[i].tag = test_rand(&rng);
+        test_stamp(sc_slots[i].p, n, sc_slots[i].tag);
     }
     struct hak_stats before = stats_now();
-    la_deadline = test_now() + LA_SECONDS;
-    for (unsigned t = 0; t < LA_THREADS; t++) {
-        struct la_chain *c = &la_chains[t];
+    sc_deadline = test_now() + SC_SECONDS;
+    for (unsigned t = 0; t < SC_THREADS; t++) {
+        struct sc_chain *c = &sc_chains[t];
         pthread_mutex_init(&c->mu, NULL);
         pthread_cond_init(&c->cv, NULL);
         c->id = t;
-        struct la_arg *a = hak_malloc(sizeof *a);
+        struct sc_arg *a = hak_malloc(sizeof *a);
         ck_assert_ptr_nonnull(a);
         a->chain = c;
         a->has_prev = 0;
         pthread_mutex_lock(&c->mu);
-        ck_assert_int_eq(pthread_create(&c->cur, NULL, la_thread, a), 0);
+        ck_assert_int_eq(pthread_create(&c->cur, NULL, sc_thread, a), 0);
         pthread_mutex_unlock(&c->mu);
     }
     unsigned generations = 0;
-    for (unsigned t = 0; t < LA_THREADS; t++) {
-        struct la_chain *c = &la_chains[t];
+    for (unsigned t = 0; t < SC_THREADS; t++) {
+        struct sc_chain *c = &sc_chains[t];
         pthread_mutex_lock(&c->mu);
         while (!c->done)
             pthread_cond_wait(&c->cv, &c->mu);
@@ -602,17 +608,17 @@ START_TEST(test_larson)
     }
     TEST_ASSERT_NO_THREAD_ERROR();
     /* for the log only: how much churn this machine managed */
-    fprintf(stderr, "larson: %u thread generations, %lu free+malloc pairs\n", generations,
-            (unsigned long)atomic_load(&la_ops));
-    ck_assert_uint_ge(generations, LA_THREADS);
+    fprintf(stderr, "successor chains: %u thread generations, %lu free+malloc pairs\n", generations,
+            (unsigned long)atomic_load(&sc_ops));
+    ck_assert_uint_ge(generations, SC_THREADS);
     /* every generation allocated, so every one had a heap to retire */
     struct hak_stats after = stats_now();
     ck_assert_uint_ge(after.threads_exited - before.threads_exited, generations);
     /* everything left is checked and freed by the test thread */
-    for (unsigned i = 0; i < LA_THREADS * LA_SLOTS; i++) {
-        ck_assert_msg(test_stamp_ok(la_slots[i].p, la_slots[i].n, la_slots[i].tag),
-                      "larson slot %u overwritten", i);
-        hak_free(la_slots[i].p);
+    for (unsigned i = 0; i < SC_THREADS * SC_SLOTS; i++) {
+        ck_assert_msg(test_stamp_ok(sc_slots[i].p, sc_slots[i].n, sc_slots[i].tag),
+                      "successor chain slot %u overwritten", i);
+        hak_free(sc_slots[i].p);
     }
     ck_assert_int_eq(hak_check(), 0);
 }
@@ -816,9 +822,9 @@ static Suite *threads_suite(void)
     tcase_add_test(tc, test_waiting_owner_strands_little);
     suite_add_tcase(s, tc);
 
-    tc = tcase_create("larson");
+    tc = tcase_create("successors");
     tcase_set_timeout(tc, 240);
-    tcase_add_test(tc, test_larson);
+    tcase_add_test(tc, test_successor_chains);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fork");
