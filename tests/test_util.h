@@ -103,8 +103,7 @@ static inline const char *test_prog(void) { return program_invocation_short_name
  * once: once a block was handed out twice nothing after it can be
  * trusted, and the other threads may be stuck on a corrupted heap.
  * (The check programs record a worker's failure instead, test_check.h.) */
-__attribute__((format(printf, 1, 2), noreturn, unused)) static void test_fail(const char *fmt,
-                                                                             ...)
+__attribute__((format(printf, 1, 2), noreturn, unused)) static void test_fail(const char *fmt, ...)
 {
     char line[512];
     va_list ap;

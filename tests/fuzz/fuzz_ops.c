@@ -88,10 +88,13 @@ static void check_new(void *p, size_t size, size_t align, const char *what)
 static size_t decode_size(unsigned v)
 {
     switch (v >> 13) {
-    case 0: case 1: case 2: case 3: case 4:
-        return v & 0x3ff;                                      /* 0..1023 */
-    case 5: return v & 0x1fff;                                 /* 0..8191 */
-    case 6: return (size_t)(v & 0xfff) << 8;                   /* ..1 MiB */
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+    case 4: return v & 0x3ff;                                       /* 0..1023 */
+    case 5: return v & 0x1fff;                                      /* 0..8191 */
+    case 6: return (size_t)(v & 0xfff) << 8;                        /* ..1 MiB */
     default: return ((size_t)1 << 20) + (size_t)(v & 0x1fff) * 256; /* 1..3 MiB */
     }
 }
@@ -212,9 +215,7 @@ static void run_op(const uint8_t *op)
         slot_store(s, out, size);
         break;
     }
-    case 5: /* free */
-        slot_release(s, "free");
-        break;
+    case 5: /* free */ slot_release(s, "free"); break;
     case 6: /* the whole usable size is the caller's to write */
         if (s->p != NULL) {
             fverify(s->p, s->size, SIZE_MAX, s->tag, "usable size (before)");
@@ -413,7 +414,8 @@ static void write_seeds(const char *dir)
     n = 0;
     d[n++] = 1;
     for (unsigned s = 0; s < 24; s++)
-        n = put_op(d, n, s % 3 == 0 ? 0 : 2, 0, s % 8, 0xe000 | (unsigned)(test_rand(&rng) & 0x1fff));
+        n = put_op(d, n, s % 3 == 0 ? 0 : 2, 0, s % 8,
+                   0xe000 | (unsigned)(test_rand(&rng) & 0x1fff));
     write_seed(dir, "seed-large-realloc", d, n);
 
     /* alignments, valid and invalid, and calloc overflow */
@@ -448,8 +450,9 @@ int main(int argc, char **argv)
     if (argc > 1) {
         for (int i = 1; i < argc; i++) {
             struct stat st;
-            int r = stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode) ? replay_dir(argv[i])
-                                                                    : (replay_file(argv[i]) ? -1 : 1);
+            int r = stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode)
+                        ? replay_dir(argv[i])
+                        : (replay_file(argv[i]) ? -1 : 1);
             if (r < 0)
                 return TEST_EXIT_HARD;
             total += r;

@@ -106,8 +106,7 @@ int main()
         });
     for (auto &t : threads)
         t.join();
-    std::printf("%016llx %llu %llu %llu %llu\n", (unsigned long long)h,
-                (unsigned long long)th[0], (unsigned long long)th[1],
-                (unsigned long long)th[2], (unsigned long long)th[3]);
+    std::printf("%016llx %llu %llu %llu %llu\n", (unsigned long long)h, (unsigned long long)th[0],
+                (unsigned long long)th[1], (unsigned long long)th[2], (unsigned long long)th[3]);
     return 0;
 }

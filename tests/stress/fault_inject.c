@@ -62,14 +62,13 @@ static void *alloc_via(int api, size_t size)
             return out;
         }
         if (rc != ENOMEM || errno != 4321 || out != &blocks)
-            test_fail("hak_posix_memalign(256, %zu) failed with %d, errno %d, memptr %s",
-                     size, rc, errno, out == &blocks ? "untouched" : "CHANGED");
+            test_fail("hak_posix_memalign(256, %zu) failed with %d, errno %d, memptr %s", size, rc,
+                      errno, out == &blocks ? "untouched" : "CHANGED");
         return NULL;
     }
     }
     if (p == NULL && errno != ENOMEM)
-        test_fail("%s(%zu) returned NULL with errno %d, not ENOMEM", api_name(api), size,
-                 errno);
+        test_fail("%s(%zu) returned NULL with errno %d, not ENOMEM", api_name(api), size, errno);
     return p;
 }
 
@@ -180,7 +179,7 @@ static void run(long n)
         int rc = hak_posix_memalign(&out, 64, test_opaque(BIG));
         if (rc != ENOMEM || errno != 4321 || out != &blocks)
             test_fail("hak_posix_memalign(64, 3 MiB) = %d, errno %d, memptr %s", rc, errno,
-                     out == &blocks ? "untouched" : "CHANGED");
+                      out == &blocks ? "untouched" : "CHANGED");
     }
     /* realloc that must grow into a new mapping keeps the old block */
     for (size_t i = 0; i < nblocks; i++) {
@@ -188,8 +187,8 @@ static void run(long n)
         errno = 0;
         void *q = hak_realloc(b->p, b->size + BIG);
         if (q != NULL)
-            test_fail("hak_realloc(%zu -> %zu) succeeded while every mapping fails",
-                     b->size, b->size + BIG);
+            test_fail("hak_realloc(%zu -> %zu) succeeded while every mapping fails", b->size,
+                      b->size + BIG);
         if (errno != ENOMEM)
             test_fail("hak_realloc failed with errno %d, not ENOMEM", errno);
         verify(b, "failed realloc");
@@ -220,8 +219,8 @@ static void run(long n)
         for (size_t s = 0; s < NSIZES; s++) {
             void *p = alloc_via(api, sizes[s]);
             if (p == NULL)
-                test_fail("%s(%zu) still fails after os_pages_fail_after(-1)",
-                         api_name(api), sizes[s]);
+                test_fail("%s(%zu) still fails after os_pages_fail_after(-1)", api_name(api),
+                          sizes[s]);
             keep(p, sizes[s]);
         }
     for (size_t i = 0; i < nblocks; i++)
@@ -235,10 +234,10 @@ static void run(long n)
     struct hak_stats end = test_stats();
     if (test_net_blocks(&end) != test_net_blocks(&base))
         test_fail("n=%ld: %lld small blocks live before, %lld after freeing everything", n,
-                 (long long)test_net_blocks(&base), (long long)test_net_blocks(&end));
+                  (long long)test_net_blocks(&base), (long long)test_net_blocks(&end));
     if (end.large_live != base.large_live)
         test_fail("n=%ld: %llu large blocks live before, %llu after freeing everything", n,
-                 (unsigned long long)base.large_live, (unsigned long long)end.large_live);
+                  (unsigned long long)base.large_live, (unsigned long long)end.large_live);
     printf("%s: os_pages_fail_after(%ld): %zu allocations succeeded, %zu failed with ENOMEM,"
            " all recovered\n",
            test_prog(), n, ok, failed);

@@ -38,7 +38,8 @@ static size_t pick_size(uint64_t *rng)
     uint64_t r = test_rand(rng);
     switch (r % 16) {
     case 0: return (size_t)(2 << 20) + (r >> 8) % 65536; /* large: its own mapping */
-    case 1: case 2: return 1024 + (r >> 8) % 60000;
+    case 1:
+    case 2: return 1024 + (r >> 8) % 60000;
     default: return 16 + (r >> 8) % 500;
     }
 }
@@ -177,9 +178,12 @@ static void child(unsigned round)
     _exit(16);
 }
 
-static const char *step[] = {"allocate small", "allocate large",
+static const char *step[] = {"allocate small",
+                             "allocate large",
                              "verify or free a block of a vanished thread",
-                             "verify own small block", "verify own large block", "hak_check",
+                             "verify own small block",
+                             "verify own large block",
+                             "hak_check",
                              "exec"};
 
 /* forks times: let the workers run, fork, check how the child ended. */
@@ -202,11 +206,11 @@ static void fork_rounds(const char *phase, long forks, int tight)
             test_fail("waitpid: %s", strerror(errno));
         if (WIFSIGNALED(status))
             test_fail("%s phase, fork %ld: child killed by signal %d", phase, r + 1,
-                     WTERMSIG(status));
+                      WTERMSIG(status));
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
             int code = WEXITSTATUS(status);
             test_fail("%s phase, fork %ld: child exited with %d (%s)", phase, r + 1, code,
-                     code >= 10 && code <= 16 ? step[code - 10] : "exec'd program failed");
+                      code >= 10 && code <= 16 ? step[code - 10] : "exec'd program failed");
         }
     }
 }

@@ -104,15 +104,14 @@ static void phase(int nthreads, size_t total)
     struct hak_stats after = test_stats();
     size_t rss1 = test_rss_bytes();
     if (after.bytes_in_use > before.bytes_in_use + IN_USE_BOUND)
-        test_fail("%d threads: bytes_in_use %llu after freeing everything, %llu before",
-                 nthreads, (unsigned long long)after.bytes_in_use,
-                 (unsigned long long)before.bytes_in_use);
+        test_fail("%d threads: bytes_in_use %llu after freeing everything, %llu before", nthreads,
+                  (unsigned long long)after.bytes_in_use, (unsigned long long)before.bytes_in_use);
     if (test_net_blocks(&after) != test_net_blocks(&before))
-        test_fail("%d threads: %lld blocks live according to hak_stats, 0 expected",
-                 nthreads, (long long)(test_net_blocks(&after) - test_net_blocks(&before)));
+        test_fail("%d threads: %lld blocks live according to hak_stats, 0 expected", nthreads,
+                  (long long)(test_net_blocks(&after) - test_net_blocks(&before)));
     if (!TEST_TSAN && rss1 > rss0 + RSS_BOUND)
         test_fail("%d threads: RSS %zu MiB after freeing %zu MiB, %zu MiB before (bound +%zu)",
-                 nthreads, rss1 >> 20, total >> 20, rss0 >> 20, RSS_BOUND >> 20);
+                  nthreads, rss1 >> 20, total >> 20, rss0 >> 20, RSS_BOUND >> 20);
     printf("%s: %d thread(s), %zu MiB in 64/256-byte blocks: RSS %zu -> %zu MiB (peak mapped %llu"
            " MiB), bytes_in_use %llu -> %llu, %llu MiB returned to the OS so far\n",
            test_prog(), nthreads, total >> 20, rss0 >> 20, rss1 >> 20,

@@ -61,16 +61,15 @@ static void check_block(const struct held *h, const char *what)
     if (off != SIZE_MAX) {
         uint64_t w0 = test_filled_tag(h->p); /* who else filled it */
         test_fail(
-                 "%s: block %p (%zu bytes) stamped by life %llu seq %llu is wrong at offset %zu;"
-                 " word 0 now names tag %#llx (life %llu seq %llu): handed out twice or overwritten",
-                 what, h->p, h->size, (unsigned long long)(h->tag >> 24),
-                 (unsigned long long)(h->tag & 0xffffff), off, (unsigned long long)w0,
-                 (unsigned long long)(w0 >> 24), (unsigned long long)(w0 & 0xffffff));
+            "%s: block %p (%zu bytes) stamped by life %llu seq %llu is wrong at offset %zu;"
+            " word 0 now names tag %#llx (life %llu seq %llu): handed out twice or overwritten",
+            what, h->p, h->size, (unsigned long long)(h->tag >> 24),
+            (unsigned long long)(h->tag & 0xffffff), off, (unsigned long long)w0,
+            (unsigned long long)(w0 >> 24), (unsigned long long)(w0 & 0xffffff));
     }
     size_t usable = hak_usable_size(h->p);
     if (usable < h->size)
-        test_fail("%s: block %p of %zu bytes reports %zu usable", what, h->p, h->size,
-                 usable);
+        test_fail("%s: block %p of %zu bytes reports %zu usable", what, h->p, h->size, usable);
 }
 
 /* Mostly small sizes (many blocks per slab, so owner and remote freers
@@ -171,8 +170,8 @@ static void *worker(void *arg)
                 test_fail("hak_realloc(%p, %zu) failed: %s", h.p, nsize, strerror(errno));
             size_t keep = nsize < h.size ? nsize : h.size;
             if (test_verify(q, keep, h.tag) != SIZE_MAX)
-                test_fail("hak_realloc(%p, %zu) -> %p lost the first %zu bytes", h.p, nsize,
-                         q, keep);
+                test_fail("hak_realloc(%p, %zu) -> %p lost the first %zu bytes", h.p, nsize, q,
+                          keep);
             struct held nh = {q, nsize, life << 24 | (++seq & 0xffffff)};
             test_fill(q, nsize, nh.tag);
             struct held old = slot_swap(k, nh);
@@ -193,8 +192,7 @@ static void *worker(void *arg)
     }
     atomic_fetch_add(&total_ops, (uint_fast64_t)nops);
     if (hak_check() != 0)
-        test_fail("hak_check() failed in a worker thread (life %llu)",
-                 (unsigned long long)life);
+        test_fail("hak_check() failed in a worker thread (life %llu)", (unsigned long long)life);
     return NULL;
 }
 
@@ -272,8 +270,10 @@ int main(int argc, char **argv)
         case 'c': cpus = arg_long(optarg, 0, 4096); break;
         case 'q': quiet = 1; break;
         default:
-            fprintf(stderr, "usage: %s [-t threads] [-g gens] [-l lives] [-o ops] [-s slots]"
-                            " [-S seed] [-c cpus (0: all)] [-q]\n", test_prog());
+            fprintf(stderr,
+                    "usage: %s [-t threads] [-g gens] [-l lives] [-o ops] [-s slots]"
+                    " [-S seed] [-c cpus (0: all)] [-q]\n",
+                    test_prog());
             return TEST_EXIT_HARD;
         }
     }
@@ -307,11 +307,10 @@ int main(int argc, char **argv)
         struct hak_stats st = test_stats();
         int64_t net = test_net_blocks(&st) - test_net_blocks(&base);
         if (net != held)
-            test_fail(
-                     "after generation %ld: hak_stats says %lld blocks live (allocs %llu, frees"
-                     " %llu since start), the test holds %ld",
-                     g + 1, (long long)net, (unsigned long long)(st.allocs - base.allocs),
-                     (unsigned long long)(st.frees - base.frees), held);
+            test_fail("after generation %ld: hak_stats says %lld blocks live (allocs %llu, frees"
+                      " %llu since start), the test holds %ld",
+                      g + 1, (long long)net, (unsigned long long)(st.allocs - base.allocs),
+                      (unsigned long long)(st.frees - base.frees), held);
     }
 
     /* The main thread frees what is left: remote frees into slabs whose
@@ -331,9 +330,9 @@ int main(int argc, char **argv)
     uint64_t reclaimed = end.slabs_reclaimed - base.slabs_reclaimed;
     if (remote == 0 || adopted + reclaimed == 0)
         test_fail("the run did not exercise the protocol: %llu remote frees, %llu slabs"
-                       " adopted, %llu reclaimed",
-                 (unsigned long long)remote, (unsigned long long)adopted,
-                 (unsigned long long)reclaimed);
+                  " adopted, %llu reclaimed",
+                  (unsigned long long)remote, (unsigned long long)adopted,
+                  (unsigned long long)reclaimed);
     if (!quiet)
         printf("%s: %ld threads on %d CPUs, %ld generations x %ld lives x %ld ops"
                " (%llu ops, %llu allocs), %llu remote frees, %llu slabs adopted,"

@@ -32,8 +32,7 @@ static size_t fill(size_t *count, size_t *failures)
             void *p = hak_malloc(sizes[s]);
             if (p == NULL) {
                 if (errno != ENOMEM)
-                    test_fail("hak_malloc(%zu) returned NULL with errno %d", sizes[s],
-                             errno);
+                    test_fail("hak_malloc(%zu) returned NULL with errno %d", sizes[s], errno);
                 ++*failures;
                 continue;
             }
@@ -83,13 +82,13 @@ int main(void)
     /* The second fill gets (nearly) as much: freed memory went back to
      * the kernel; a tenth of slack for the SuperSlab cache and order. */
     if (b2 < b1 - b1 / 10)
-        test_fail("first fill %zu bytes in %zu blocks, after freeing all only %zu in %zu",
-                 b1, n1, b2, n2);
+        test_fail("first fill %zu bytes in %zu blocks, after freeing all only %zu in %zu", b1, n1,
+                  b2, n2);
     void *p = hak_malloc(1000);
     if (p == NULL)
         test_fail("nothing can be allocated after freeing everything");
     hak_free(p);
-    printf("%s: %zu MiB in %zu blocks until ENOMEM; after freeing, %zu MiB in %zu blocks\n", test_prog(),
-           b1 >> 20, n1, b2 >> 20, n2);
+    printf("%s: %zu MiB in %zu blocks until ENOMEM; after freeing, %zu MiB in %zu blocks\n",
+           test_prog(), b1 >> 20, n1, b2 >> 20, n2);
     return 0;
 }

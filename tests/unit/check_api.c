@@ -11,8 +11,8 @@ START_TEST(test_version)
 {
     char want[32];
     ck_assert_uint_eq(hak_version(), HAKMEM_VERSION);
-    snprintf(want, sizeof want, "%d.%d.%d", HAKMEM_VERSION_MAJOR,
-             HAKMEM_VERSION_MINOR, HAKMEM_VERSION_PATCH);
+    snprintf(want, sizeof want, "%d.%d.%d", HAKMEM_VERSION_MAJOR, HAKMEM_VERSION_MINOR,
+             HAKMEM_VERSION_PATCH);
     ck_assert_ptr_nonnull(hak_version_string());
     ck_assert_str_eq(hak_version_string(), want);
     /* the header and the package must not drift apart */
@@ -53,9 +53,8 @@ END_TEST
 START_TEST(test_huge_malloc_enomem)
 {
     const size_t huge[] = {
-        SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - 15, SIZE_MAX - 4095,
-        SIZE_MAX - (2 * TEST_MiB), SIZE_MAX / 2, SIZE_MAX / 2 + 1,
-        (size_t)1 << 62, (size_t)1 << 56,
+        SIZE_MAX,     SIZE_MAX - 1,     SIZE_MAX - 15,   SIZE_MAX - 4095, SIZE_MAX - (2 * TEST_MiB),
+        SIZE_MAX / 2, SIZE_MAX / 2 + 1, (size_t)1 << 62, (size_t)1 << 56,
     };
     for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
         errno = 0;
@@ -66,8 +65,8 @@ START_TEST(test_huge_malloc_enomem)
         errno = 0;
         p = hak_calloc(1, test_opaque(huge[i]));
         err = errno;
-        ck_assert_msg(p == NULL && err == ENOMEM, "hak_calloc(1, %zu): %p errno %d", huge[i],
-                      p, err);
+        ck_assert_msg(p == NULL && err == ENOMEM, "hak_calloc(1, %zu): %p errno %d", huge[i], p,
+                      err);
     }
     /* the allocator still works afterwards */
     void *p = hak_malloc(100);
@@ -80,22 +79,17 @@ END_TEST
 START_TEST(test_calloc_overflow)
 {
     const size_t pairs[][2] = {
-        {SIZE_MAX / 2, 3},
-        {3, SIZE_MAX / 2},
-        {(size_t)1 << 33, (size_t)1 << 33},
-        {SIZE_MAX, SIZE_MAX},
-        {2, SIZE_MAX / 2 + 1},
-        {SIZE_MAX / 16 + 1, 16},
+        {SIZE_MAX / 2, 3},           {3, SIZE_MAX / 2},     {(size_t)1 << 33, (size_t)1 << 33},
+        {SIZE_MAX, SIZE_MAX},        {2, SIZE_MAX / 2 + 1}, {SIZE_MAX / 16 + 1, 16},
         {65537, 281479271743489ULL}, /* product is 2^64 + 1: wraps to 1 */
     };
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         errno = 0;
         void *p = hak_calloc(test_opaque(pairs[i][0]), test_opaque(pairs[i][1]));
         int err = errno;
-        ck_assert_msg(p == NULL, "hak_calloc(%zu, %zu) returned %p",
-                      pairs[i][0], pairs[i][1], p);
-        ck_assert_msg(err == ENOMEM, "hak_calloc(%zu, %zu): errno %d",
-                      pairs[i][0], pairs[i][1], err);
+        ck_assert_msg(p == NULL, "hak_calloc(%zu, %zu) returned %p", pairs[i][0], pairs[i][1], p);
+        ck_assert_msg(err == ENOMEM, "hak_calloc(%zu, %zu): errno %d", pairs[i][0], pairs[i][1],
+                      err);
     }
 }
 END_TEST
@@ -128,10 +122,12 @@ static void check_zero(const void *p, size_t n, const char *what, size_t size)
  * from calloc: small classes, the largest classes, and the large path. */
 START_TEST(test_calloc_zero_after_reuse)
 {
+    /* clang-format off */
     const size_t sizes[] = {
         1, 16, 17, 100, 128, 129, 1000, 4096, 5000, 65536, 100000,
         256 * TEST_KiB + 1, 1000 * TEST_KiB, TEST_MiB, TEST_MiB + 1, 3 * TEST_MiB + 5,
     };
+    /* clang-format on */
     enum { N = 24 };
     void *p[N];
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
@@ -196,13 +192,13 @@ static void check_block(void *p, size_t n, const char *what)
     TEST_REQUIRE(test_aligned(p, TEST_MIN_ALIGN), "%s(%zu) = %p is not 16-aligned", what, n, p);
     size_t u = hak_usable_size(p);
     TEST_REQUIRE(u >= n, "%s(%zu): usable size %zu is smaller", what, n, u);
-    TEST_REQUIRE(u <= n + n / 4 + 16, "%s(%zu): usable size %zu wastes more than 25%%+16",
-               what, n, u);
+    TEST_REQUIRE(u <= n + n / 4 + 16, "%s(%zu): usable size %zu wastes more than 25%%+16", what, n,
+                 u);
     /* every usable byte is writable: the last one too */
     memset(p, (int)(n & 0xff), u);
     unsigned char *b = p;
     TEST_REQUIRE(b[0] == (unsigned char)n && b[u - 1] == (unsigned char)n,
-               "%s(%zu): memory does not hold what was written", what, n);
+                 "%s(%zu): memory does not hold what was written", what, n);
 }
 
 START_TEST(test_every_size_to_64k)
@@ -235,8 +231,8 @@ START_TEST(test_every_size_live)
         hak_free(p[n]);
     for (size_t n = 1; n <= MAXN; n += 2) {
         size_t bad = test_verify(p[n], n, n);
-        TEST_REQUIRE(bad == SIZE_MAX, "block of %zu at %p: byte %zu changed by freeing others",
-                   n, p[n], bad);
+        TEST_REQUIRE(bad == SIZE_MAX, "block of %zu at %p: byte %zu changed by freeing others", n,
+                     p[n], bad);
         hak_free(p[n]);
     }
     ck_assert_int_eq(hak_check(), 0);
@@ -261,8 +257,8 @@ START_TEST(test_usable_is_class_size)
             void *q = hak_malloc(n);
             ck_assert_ptr_nonnull(q);
             ck_assert_msg(hak_usable_size(q) == c,
-                          "hak_malloc(%zu): usable %zu, class should be %zu",
-                          n, hak_usable_size(q), c);
+                          "hak_malloc(%zu): usable %zu, class should be %zu", n, hak_usable_size(q),
+                          c);
             hak_free(q);
         }
         prev = c;
@@ -273,8 +269,8 @@ END_TEST
 START_TEST(test_large_blocks)
 {
     const size_t sizes[] = {
-        TEST_MiB + 1, TEST_MiB + 4096, 3 * TEST_MiB / 2, 2 * TEST_MiB, 2 * TEST_MiB + 1,
-        3 * TEST_MiB + 123, 17 * TEST_MiB, 64 * TEST_MiB + 7,
+        TEST_MiB + 1,     TEST_MiB + 4096,    3 * TEST_MiB / 2, 2 * TEST_MiB,
+        2 * TEST_MiB + 1, 3 * TEST_MiB + 123, 17 * TEST_MiB,    64 * TEST_MiB + 7,
     };
     void *p[sizeof sizes / sizeof sizes[0]];
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
@@ -336,16 +332,15 @@ START_TEST(test_live_blocks_disjoint)
     qsort(sp, N, sizeof sp[0], span_cmp);
     for (size_t i = 1; i < N; i++)
         TEST_REQUIRE(sp[i].lo >= sp[i - 1].hi,
-                   "blocks overlap: [%#lx,%#lx) size %zu and [%#lx,%#lx) size %zu",
-                   (unsigned long)sp[i - 1].lo, (unsigned long)sp[i - 1].hi,
-                   sz[sp[i - 1].idx], (unsigned long)sp[i].lo,
-                   (unsigned long)sp[i].hi, sz[sp[i].idx]);
+                     "blocks overlap: [%#lx,%#lx) size %zu and [%#lx,%#lx) size %zu",
+                     (unsigned long)sp[i - 1].lo, (unsigned long)sp[i - 1].hi, sz[sp[i - 1].idx],
+                     (unsigned long)sp[i].lo, (unsigned long)sp[i].hi, sz[sp[i].idx]);
     for (size_t i = 0; i < N; i++) {
         size_t n = sz[i], fill = n < 64 ? n : 64;
         TEST_REQUIRE(test_verify(p[i], fill, i) == SIZE_MAX, "block %zu head changed", i);
         if (n >= 128)
             TEST_REQUIRE(test_verify((char *)p[i] + n - 64, 64, ~(uint64_t)i) == SIZE_MAX,
-                       "block %zu tail changed", i);
+                         "block %zu tail changed", i);
     }
     ck_assert_int_eq(hak_check(), 0);
     /* free in a scrambled order */
@@ -396,13 +391,11 @@ START_TEST(test_realloc_failure_keeps_block)
         errno = 0;
         void *q = hak_realloc(p, test_opaque(SIZE_MAX / 2));
         int err = errno;
-        ck_assert_msg(q == NULL && err == ENOMEM, "realloc to SIZE_MAX/2: %p errno %d", q,
-                      err);
+        ck_assert_msg(q == NULL && err == ENOMEM, "realloc to SIZE_MAX/2: %p errno %d", q, err);
         errno = 0;
         q = hak_realloc(p, test_opaque(SIZE_MAX - 8));
         err = errno;
-        ck_assert_msg(q == NULL && err == ENOMEM, "realloc to SIZE_MAX-8: %p errno %d", q,
-                      err);
+        ck_assert_msg(q == NULL && err == ENOMEM, "realloc to SIZE_MAX-8: %p errno %d", q, err);
         ck_assert_msg(test_verify(p, n, 7 + i) == SIZE_MAX,
                       "failed realloc changed the block of %zu", n);
         ck_assert_uint_ge(hak_usable_size(p), n);
@@ -439,8 +432,7 @@ START_TEST(test_realloc_ladder)
         p = hak_realloc(p, n);
         TEST_REQUIRE(p != NULL, "realloc up to %zu failed", n);
         TEST_REQUIRE(test_aligned(p, TEST_MIN_ALIGN), "realloc to %zu misaligned", n);
-        TEST_REQUIRE(hak_usable_size(p) >= n, "realloc to %zu: usable %zu", n,
-                   hak_usable_size(p));
+        TEST_REQUIRE(hak_usable_size(p) >= n, "realloc to %zu: usable %zu", n, hak_usable_size(p));
         size_t bad = test_verify(p, have, 99);
         TEST_REQUIRE(bad == SIZE_MAX, "growing %zu -> %zu lost byte %zu", have, n, bad);
         for (size_t j = have; j < n; j++)
@@ -452,8 +444,7 @@ START_TEST(test_realloc_ladder)
         p = hak_realloc(p, n);
         TEST_REQUIRE(p != NULL, "realloc down to %zu failed", n);
         TEST_REQUIRE(test_aligned(p, TEST_MIN_ALIGN), "realloc to %zu misaligned", n);
-        TEST_REQUIRE(hak_usable_size(p) >= n, "realloc to %zu: usable %zu", n,
-                   hak_usable_size(p));
+        TEST_REQUIRE(hak_usable_size(p) >= n, "realloc to %zu: usable %zu", n, hak_usable_size(p));
         size_t bad = test_verify(p, n, 99);
         TEST_REQUIRE(bad == SIZE_MAX, "shrinking to %zu lost byte %zu", n, bad);
     }
@@ -519,8 +510,8 @@ START_TEST(test_realloc_same_size)
         for (int r = n == 0; r < 4; r++) { /* realloc(p, 0) would free p */
             p = hak_realloc(p, n + (size_t)r);
             ck_assert_ptr_nonnull(p);
-            ck_assert_msg(test_verify(p, n, i) == SIZE_MAX, "realloc %zu -> %zu changed data",
-                          n, n + (size_t)r);
+            ck_assert_msg(test_verify(p, n, i) == SIZE_MAX, "realloc %zu -> %zu changed data", n,
+                          n + (size_t)r);
         }
         hak_free(p);
     }
@@ -541,20 +532,20 @@ START_TEST(test_realloc_in_place_policy)
         char *p = hak_malloc(u - 1);
         ck_assert_ptr_nonnull(p);
         TEST_REQUIRE(hak_usable_size(p) == u, "malloc(%zu): usable %zu, want %zu", u - 1,
-                   hak_usable_size(p), u);
+                     hak_usable_size(p), u);
         test_fill(p, u - 1, k);
         char *q = hak_realloc(p, u);
         TEST_REQUIRE(q == p, "realloc %zu -> %zu (same class) moved the block", u - 1, u);
         q = hak_realloc(p, u / 2);
         TEST_REQUIRE(q == p, "realloc %zu -> %zu (half) moved the block", u, u / 2);
         TEST_REQUIRE(hak_usable_size(q) == u, "block kept by realloc to %zu: usable %zu", u / 2,
-                   hak_usable_size(q));
+                     hak_usable_size(q));
         q = hak_realloc(p, u / 4);
         TEST_REQUIRE(q != NULL && q != p, "realloc %zu -> %zu (a quarter) kept the block", u,
-                   u / 4);
+                     u / 4);
         TEST_REQUIRE(hak_usable_size(q) == test_class_size(u / 4),
-                   "realloc to %zu: usable %zu, want %zu", u / 4, hak_usable_size(q),
-                   test_class_size(u / 4));
+                     "realloc to %zu: usable %zu, want %zu", u / 4, hak_usable_size(q),
+                     test_class_size(u / 4));
         size_t bad = test_verify(q, u / 4, k);
         TEST_REQUIRE(bad == SIZE_MAX, "realloc %zu -> %zu lost byte %zu", u, u / 4, bad);
         hak_free(q);
@@ -587,8 +578,8 @@ static void check_aligned_block(void *p, size_t a, size_t n, const char *what)
 {
     size_t want = a < TEST_MIN_ALIGN ? TEST_MIN_ALIGN : a;
     ck_assert_msg(p != NULL, "%s(%zu, %zu) returned NULL", what, a, n);
-    ck_assert_msg(test_aligned(p, want), "%s(%zu, %zu) = %p not aligned to %zu", what, a, n,
-                  p, want);
+    ck_assert_msg(test_aligned(p, want), "%s(%zu, %zu) = %p not aligned to %zu", what, a, n, p,
+                  want);
     size_t u = hak_usable_size(p);
     ck_assert_msg(u >= n, "%s(%zu, %zu): usable %zu", what, a, n, u);
     memset(p, 0x3C, u);
@@ -683,18 +674,17 @@ END_TEST
 START_TEST(test_posix_memalign_einval)
 {
     const size_t bad[] = {
-        0, 1, 2, 4, 3, 12, 24, 48, sizeof(void *) + 1, 3 * TEST_MiB, 4097,
-        SIZE_MAX, SIZE_MAX / 2,
+        0, 1, 2, 4, 3, 12, 24, 48, sizeof(void *) + 1, 3 * TEST_MiB, 4097, SIZE_MAX, SIZE_MAX / 2,
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         void *p = NULL;
         errno = 4242;
         int rc = hak_posix_memalign(&p, test_opaque(bad[i]), 64);
         int err = errno;
-        ck_assert_msg(rc == EINVAL, "hak_posix_memalign(alignment %zu) = %d, want EINVAL",
-                      bad[i], rc);
-        ck_assert_msg(err == 4242, "hak_posix_memalign(alignment %zu) changed errno to %d",
-                      bad[i], err);
+        ck_assert_msg(rc == EINVAL, "hak_posix_memalign(alignment %zu) = %d, want EINVAL", bad[i],
+                      rc);
+        ck_assert_msg(err == 4242, "hak_posix_memalign(alignment %zu) changed errno to %d", bad[i],
+                      err);
     }
 }
 END_TEST
@@ -726,19 +716,18 @@ START_TEST(test_aligned_alloc_einval)
         void *p = hak_aligned_alloc(test_opaque(bad[i]), 64);
         int err = errno;
         ck_assert_msg(p == NULL, "hak_aligned_alloc(%zu, 64) returned %p", bad[i], p);
-        ck_assert_msg(err == EINVAL, "hak_aligned_alloc(%zu, 64): errno %d, want EINVAL",
-                      bad[i], err);
+        ck_assert_msg(err == EINVAL, "hak_aligned_alloc(%zu, 64): errno %d, want EINVAL", bad[i],
+                      err);
     }
     errno = 0;
     void *p = hak_aligned_alloc(64, test_opaque(SIZE_MAX / 2));
     int err = errno;
-    ck_assert_msg(p == NULL && err == ENOMEM, "hak_aligned_alloc(64, SIZE_MAX/2): %p %d", p,
-                  err);
+    ck_assert_msg(p == NULL && err == ENOMEM, "hak_aligned_alloc(64, SIZE_MAX/2): %p %d", p, err);
     errno = 0;
     p = hak_aligned_alloc(4096, test_opaque(SIZE_MAX - 100));
     err = errno;
-    ck_assert_msg(p == NULL && err == ENOMEM, "hak_aligned_alloc(4096, SIZE_MAX-100): %p %d",
-                  p, err);
+    ck_assert_msg(p == NULL && err == ENOMEM, "hak_aligned_alloc(4096, SIZE_MAX-100): %p %d", p,
+                  err);
 }
 END_TEST
 
@@ -791,7 +780,4 @@ static Suite *api_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return test_run_suite(api_suite());
-}
+int main(void) { return test_run_suite(api_suite()); }

@@ -34,8 +34,9 @@ enum bad_kind {
 };
 
 static const char *const bad_names[BAD_NKINDS] = {
-    "stack", "global", "mmap", "mmap-aligned", "small+8", "small+16", "large+8",
-    "large+4096", "past-span", "parked-past-span", "uncarved", "remote-uncarved", "libc-heap",
+    "stack",    "global",          "mmap",       "mmap-aligned", "small+8",
+    "small+16", "large+8",         "large+4096", "past-span",    "parked-past-span",
+    "uncarved", "remote-uncarved", "libc-heap",
 };
 
 /* 48-byte blocks: a one-unit slab holds 1365 of them, and 16 bytes are
@@ -44,10 +45,7 @@ static const char *const bad_names[BAD_NKINDS] = {
 #define TAIL_BLOCK 48
 #define TAIL_SPAN (65536 / TAIL_BLOCK * TAIL_BLOCK)
 
-static void *past_span(void *p)
-{
-    return (char *)((uintptr_t)p & ~(uintptr_t)0xffff) + TAIL_SPAN;
-}
+static void *past_span(void *p) { return (char *)((uintptr_t)p & ~(uintptr_t)0xffff) + TAIL_SPAN; }
 
 static void *alloc_tail_block(void *arg)
 {
@@ -108,13 +106,10 @@ static void owner_exit(struct owner *o)
 static void *make_bad(enum bad_kind k, char *stack_buf)
 {
     switch (k) {
-    case BAD_STACK:
-        return test_opaque_ptr(stack_buf + 16);
-    case BAD_GLOBAL:
-        return test_opaque_ptr(global_buf + 32);
+    case BAD_STACK: return test_opaque_ptr(stack_buf + 16);
+    case BAD_GLOBAL: return test_opaque_ptr(global_buf + 32);
     case BAD_MMAP: {
-        char *m = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
+        char *m = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         ck_assert_msg(m != MAP_FAILED, "mmap: %s", strerror(errno));
         return m + 4096;
     }
@@ -185,8 +180,7 @@ static void *make_bad(enum bad_kind k, char *stack_buf)
         ck_assert_ptr_nonnull(p);
         return p;
     }
-    case BAD_NKINDS:
-        break;
+    case BAD_NKINDS: break;
     }
     ck_abort_msg("bad kind %d", (int)k);
     return NULL;
@@ -194,7 +188,10 @@ static void *make_bad(enum bad_kind k, char *stack_buf)
 
 /* The foreign-heap kind is last: the override build, where malloc is
  * hakmem's, simply stops before it. */
-static int n_kinds(void) { return test_setting_yes("TEST_OVERRIDE") ? BAD_FOREIGN_HEAP : BAD_NKINDS; }
+static int n_kinds(void)
+{
+    return test_setting_yes("TEST_OVERRIDE") ? BAD_FOREIGN_HEAP : BAD_NKINDS;
+}
 
 /* ---- SIGABRT, checked by check itself ----------------------------------- */
 
@@ -296,28 +293,23 @@ static void check_message(enum bad_kind kind, int realloc_call)
     char expect[64];
     snprintf(expect, sizeof expect, "hakmem: %s(): invalid pointer 0x", fn);
     unsigned n = user_lines(ch.err, first, sizeof first);
-    ck_assert_msg(n == 1, "%s(%s pointer): want exactly one line on stderr, got %u:\n%s",
-                  fn, bad_names[kind], n, ch.err);
-    ck_assert_msg(strncmp(first, "hakmem: ", 8) == 0, "%s(%s pointer): line does not start "
-                  "with \"hakmem: \": %s", fn, bad_names[kind], first);
+    ck_assert_msg(n == 1, "%s(%s pointer): want exactly one line on stderr, got %u:\n%s", fn,
+                  bad_names[kind], n, ch.err);
+    ck_assert_msg(strncmp(first, "hakmem: ", 8) == 0,
+                  "%s(%s pointer): line does not start with \"hakmem: \": %s", fn, bad_names[kind],
+                  first);
     const char *m = strstr(first, expect);
-    ck_assert_msg(m != NULL, "%s(%s pointer): line lacks \"%s\": %s", fn, bad_names[kind],
-                  expect, first);
+    ck_assert_msg(m != NULL, "%s(%s pointer): line lacks \"%s\": %s", fn, bad_names[kind], expect,
+                  first);
     unsigned long long got = strtoull(m + strlen(expect), NULL, 16);
-    ck_assert_msg(got == want, "%s(%s pointer): message names 0x%llx, pointer was 0x%llx",
-                  fn, bad_names[kind], got, want);
+    ck_assert_msg(got == want, "%s(%s pointer): message names 0x%llx, pointer was 0x%llx", fn,
+                  bad_names[kind], got, want);
 }
 
-START_TEST(test_free_invalid_message)
-{
-    check_message((enum bad_kind)_i, 0);
-}
+START_TEST(test_free_invalid_message) { check_message((enum bad_kind)_i, 0); }
 END_TEST
 
-START_TEST(test_realloc_invalid_message)
-{
-    check_message((enum bad_kind)_i, 1);
-}
+START_TEST(test_realloc_invalid_message) { check_message((enum bad_kind)_i, 1); }
 END_TEST
 
 struct double_free_arg {
@@ -350,7 +342,8 @@ START_TEST(test_double_free_small_message)
         unsigned n = user_lines(ch.err, first, sizeof first);
         ck_assert_msg(n == 1 && strstr(first, "hakmem: ") && strstr(first, "double free"),
                       "double free of a %zu-byte block: want one \"hakmem: ... double "
-                      "free\" line, got %u: %s", sizes[i], n, ch.err);
+                      "free\" line, got %u: %s",
+                      sizes[i], n, ch.err);
     }
 }
 END_TEST
@@ -385,8 +378,8 @@ static void do_remote_double_free(void *arg)
     case REMOTE_RELEASE:
         hak_free(x);
         hak_free(test_opaque_ptr(x));
-        owner_exit(&o);         /* drains 2 of 3 out: the slab looks 1 short of empty */
-        hak_free(o.blocks[1]);  /* claims the parked slab, which then looks empty */
+        owner_exit(&o);        /* drains 2 of 3 out: the slab looks 1 short of empty */
+        hak_free(o.blocks[1]); /* claims the parked slab, which then looks empty */
         break;
     }
 }

@@ -130,8 +130,8 @@ START_TEST(test_assembled_block_realloc)
     /* Take the page right after the block's mapping, so it cannot grow
      * where it is. */
     char *end = q + hak_usable_size(q);
-    void *blocker = mmap(end, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-                         -1, 0);
+    void *blocker =
+        mmap(end, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     ck_assert_msg(blocker == end || (blocker == MAP_FAILED && errno == EEXIST),
                   "could not place a mapping after the block");
     const size_t sizes[] = {50 * TEST_MiB, 7 * TEST_MiB + 3, 2 * TEST_MiB, 100};

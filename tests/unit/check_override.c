@@ -39,8 +39,7 @@ static void check_hakmem_block(void *p, size_t n, const char *what)
     ck_assert_msg(test_aligned(p, TEST_MIN_ALIGN), "%s = %p is not 16-aligned", what, p);
     size_t hu = hak_usable_size(p), mu = malloc_usable_size(p);
     ck_assert_msg(hu >= n, "%s: hak_usable_size %zu < %zu", what, hu, n);
-    ck_assert_msg(hu == mu, "%s: hak_usable_size %zu != malloc_usable_size %zu", what, hu,
-                  mu);
+    ck_assert_msg(hu == mu, "%s: hak_usable_size %zu != malloc_usable_size %zu", what, hu, mu);
     memset(p, 0x77, hu);
 }
 
@@ -204,7 +203,7 @@ END_TEST
 /* ---- threads: the first call of a new thread ----------------------------- */
 
 static const char *const thread_errors[] = {
-    "calloc returned NULL", "calloc memory not zero", "calloc block is not hakmem's",
+    "calloc returned NULL", "calloc memory not zero",       "calloc block is not hakmem's",
     "malloc returned NULL", "malloc block is not hakmem's",
 };
 
@@ -248,8 +247,8 @@ START_TEST(test_threads_first_call)
     for (int round = 0; round < 50; round++) {
         pthread_t t;
         void *ret = NULL;
-        ck_assert_int_eq(pthread_create(&t, NULL, round & 1 ? first_malloc : first_calloc,
-                                        NULL), 0);
+        ck_assert_int_eq(pthread_create(&t, NULL, round & 1 ? first_malloc : first_calloc, NULL),
+                         0);
         ck_assert_int_eq(pthread_join(t, &ret), 0);
         ck_assert_ptr_nonnull(ret);
         for (size_t i = 0; i < sizeof thread_errors / sizeof thread_errors[0]; i++)

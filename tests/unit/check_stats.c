@@ -17,7 +17,7 @@ static void snap(struct hak_stats *st)
     int rc = hak_stats(st, sizeof *st);
     TEST_REQUIRE(rc == 0, "hak_stats failed: %d errno %d", rc, errno);
     TEST_REQUIRE(st->size == sizeof *st, "hak_stats filled %lu bytes, not %zu",
-               (unsigned long)st->size, sizeof *st);
+                 (unsigned long)st->size, sizeof *st);
 }
 
 /* Index of the class whose blocks are exactly `size` bytes, or -1. */
@@ -50,8 +50,8 @@ START_TEST(test_stats_bad_args)
         errno = 0;
         rc = hak_stats(&u.st, small[i]);
         err = errno;
-        ck_assert_msg(rc == -1 && err == EINVAL,
-                      "hak_stats(st, %zu) = %d errno %d, want -1 EINVAL", small[i], rc, err);
+        ck_assert_msg(rc == -1 && err == EINVAL, "hak_stats(st, %zu) = %d errno %d, want -1 EINVAL",
+                      small[i], rc, err);
         for (size_t j = 0; j < sizeof u.b; j++)
             TEST_REQUIRE(u.b[j] == 0xCB, "hak_stats(st, %zu) wrote byte %zu", small[i], j);
     }
@@ -110,8 +110,7 @@ START_TEST(test_stats_class_table)
     ck_assert_uint_eq(st.version, HAK_STATS_VERSION);
     ck_assert_uint_eq(st.nclasses, nc);
     for (unsigned i = 0; i < nc; i++)
-        ck_assert_msg(st.classes[i].block_size == want[i],
-                      "class %u: block size %lu, want %lu", i,
+        ck_assert_msg(st.classes[i].block_size == want[i], "class %u: block size %lu, want %lu", i,
                       (unsigned long)st.classes[i].block_size, (unsigned long)want[i]);
     for (unsigned i = nc; i < HAK_STATS_MAX_CLASSES; i++)
         ck_assert_msg(st.classes[i].block_size == 0 && st.classes[i].allocs == 0,
@@ -361,10 +360,7 @@ START_TEST(test_stats_print_text)
 }
 END_TEST
 
-static int have_python3(void)
-{
-    return system("python3 -c pass >/dev/null 2>&1") == 0;
-}
+static int have_python3(void) { return system("python3 -c pass >/dev/null 2>&1") == 0; }
 
 START_TEST(test_stats_print_json)
 {
@@ -456,7 +452,4 @@ static Suite *stats_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return test_run_suite(stats_suite());
-}
+int main(void) { return test_run_suite(stats_suite()); }

@@ -26,8 +26,10 @@ static size_t rand_size(uint64_t *rng)
     uint64_t r = test_rand(rng);
     size_t n;
     switch (r & 63) {
-    case 0: n = 4096 + (size_t)(r >> 8) % 61440; break;          /* to 64 KiB */
-    case 1: case 2: case 3: n = 512 + (size_t)(r >> 8) % 3584; break;
+    case 0: n = 4096 + (size_t)(r >> 8) % 61440; break; /* to 64 KiB */
+    case 1:
+    case 2:
+    case 3: n = 512 + (size_t)(r >> 8) % 3584; break;
     default: n = 32 + (size_t)(r >> 8) % 480; break;
     }
     return n;
@@ -35,8 +37,7 @@ static size_t rand_size(uint64_t *rng)
 
 /* ---- producer / consumer ------------------------------------------------ */
 
-enum { PC_PRODUCERS = 3, PC_CONSUMERS = 3, PC_PER_PRODUCER = 700000, PC_BATCH = 128,
-       PC_QCAP = 64 };
+enum { PC_PRODUCERS = 3, PC_CONSUMERS = 3, PC_PER_PRODUCER = 700000, PC_BATCH = 128, PC_QCAP = 64 };
 
 struct batch {
     int n;
@@ -49,8 +50,8 @@ static struct {
     struct batch *q[PC_QCAP];
     unsigned head, count;
     int producers_left;
-} pcq = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-         {0}, 0, 0, 0};
+} pcq = {
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, {0}, 0, 0, 0};
 
 /* one bit per (producer, sequence): a block consumed twice is a bug in the
  * queue or an allocator handing the same block to two producers */
@@ -110,7 +111,7 @@ static void *producer(void *arg)
                 const struct test_stamp *s = local[k];
                 if (!test_stamp_ok(local[k], local_n[k], s->tag)) {
                     test_thread_fail("producer %lu: own block %p (size %zu) was overwritten",
-                                   (unsigned long)id, local[k], local_n[k]);
+                                     (unsigned long)id, local[k], local_n[k]);
                     break;
                 }
                 hak_free(local[k]);
@@ -156,17 +157,17 @@ static void *consumer(void *arg)
             if (size > 65536 || prod >= PC_PRODUCERS || seq >= PC_PER_PRODUCER ||
                 !test_stamp_ok(s, size, tag)) {
                 test_thread_fail("consumer: block %p has a broken stamp (tag %#lx size %lu): "
-                               "handed out twice?", (void *)s, (unsigned long)tag,
-                               (unsigned long)size);
+                                 "handed out twice?",
+                                 (void *)s, (unsigned long)tag, (unsigned long)size);
                 continue; /* do not free what may be someone else's */
             }
             uint64_t bit = 1ULL << (seq & 63);
             if (atomic_fetch_or(&pc_seen[prod][seq / 64], bit) & bit)
                 test_thread_fail("consumer: block %lu of producer %lu seen twice",
-                               (unsigned long)seq, (unsigned long)prod);
+                                 (unsigned long)seq, (unsigned long)prod);
             if (hak_usable_size(s) < size)
                 test_thread_fail("consumer: usable size %zu < %lu", hak_usable_size(s),
-                               (unsigned long)size);
+                                 (unsigned long)size);
             /* wipe the stamp: a stale second holder would now see garbage */
             memset(s, 0xDD, sizeof *s);
             hak_free(s);
@@ -248,8 +249,7 @@ static int ad_verify_free(struct ad_block *blk, unsigned i, const char *who)
     if (!blk[i].p)
         return 0;
     if (!test_stamp_ok(blk[i].p, blk[i].n, blk[i].tag)) {
-        test_thread_fail("%s: block %p (size %zu) overwritten while live", who, blk[i].p,
-                       blk[i].n);
+        test_thread_fail("%s: block %p (size %zu) overwritten while live", who, blk[i].p, blk[i].n);
         blk[i].p = NULL;
         return -1;
     }
@@ -445,10 +445,11 @@ START_TEST(test_remote_realloc_aligned)
         TEST_REQUIRE(test_aligned(q, TEST_MIN_ALIGN), "remote realloc misaligned");
         size_t keep = n < m ? n : m;
         size_t bad = test_verify(q, keep, i);
-        TEST_REQUIRE(bad == SIZE_MAX, "remote realloc of block %u (%zu -> %zu, align %zu) lost "
-                   "byte %zu", i, n, m, rr[i].align, bad);
+        TEST_REQUIRE(bad == SIZE_MAX,
+                     "remote realloc of block %u (%zu -> %zu, align %zu) lost byte %zu", i, n, m,
+                     rr[i].align, bad);
         TEST_REQUIRE(hak_usable_size(q) >= m, "remote realloc: usable %zu < %zu",
-                   hak_usable_size(q), m);
+                     hak_usable_size(q), m);
         rr[i].p = q;
         rr[i].n = keep;
     }
@@ -462,7 +463,7 @@ START_TEST(test_remote_realloc_aligned)
     TEST_ASSERT_NO_THREAD_ERROR();
     for (unsigned i = 1; i < RR_BLOCKS; i += 2) {
         TEST_REQUIRE(test_verify(rr[i].p, rr[i].n, i) == SIZE_MAX,
-                   "block %u changed after its owner exited", i);
+                     "block %u changed after its owner exited", i);
         hak_free(rr[i].p);
     }
     pthread_barrier_destroy(&rr_barrier);
@@ -520,8 +521,8 @@ static void *sc_thread(void *argp)
     for (unsigned r = 0; r < SC_ROUNDS && !test_thread_failed(); r++) {
         struct sc_slot *s = &slots[test_rand(&rng) % SC_SLOTS];
         if (!test_stamp_ok(s->p, s->n, s->tag)) {
-            test_thread_fail("successor thread %u gen %u: block %p (size %zu) overwritten",
-                           c->id, c->generation, s->p, s->n);
+            test_thread_fail("successor thread %u gen %u: block %p (size %zu) overwritten", c->id,
+                             c->generation, s->p, s->n);
             s->p = NULL; /* do not free a block we no longer own */
             break;
         }
@@ -541,7 +542,8 @@ static void *sc_thread(void *argp)
 
     pthread_mutex_lock(&c->mu);
     c->generation++;
-    int more = !test_thread_failed() && c->generation < SC_MAX_GENERATIONS && test_now() < sc_deadline;
+    int more =
+        !test_thread_failed() && c->generation < SC_MAX_GENERATIONS && test_now() < sc_deadline;
     if (more) {
         struct sc_arg *next = hak_malloc(sizeof *next);
         if (!next) {
@@ -734,8 +736,8 @@ START_TEST(test_fork_while_allocating)
         if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
             atomic_store(&fk_stop, 1);
             ck_abort_msg("fork #%d: child %s %d (10-15: allocation or hak_check failed; "
-                         "SIGALRM %d: deadlock)", f,
-                         WIFEXITED(st) ? "exited with" : "killed by signal",
+                         "SIGALRM %d: deadlock)",
+                         f, WIFEXITED(st) ? "exited with" : "killed by signal",
                          WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), SIGALRM);
         }
     }
@@ -834,7 +836,4 @@ static Suite *threads_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return test_run_suite(threads_suite());
-}
+int main(void) { return test_run_suite(threads_suite()); }

@@ -70,8 +70,8 @@ static void early_alloc(int argc, char **argv, char **envp)
     if (argc > 1 && strcmp(argv[1], "preinit") == 0)
         hak_free(hak_malloc(24));
 }
-__attribute__((section(".preinit_array"), used))
-static void (*const early_alloc_entry)(int, char **, char **) = early_alloc;
+static void (*const early_alloc_entry)(int, char **, char **)
+    __attribute__((section(".preinit_array"), used)) = early_alloc;
 
 /* 48 MiB of 64 KiB blocks, written through (the cache and decay modes). */
 enum { FILL_BLOCKS = 768, FILL_SIZE = 65536 };
@@ -117,11 +117,11 @@ static int cache_run(int decay)
     /* bytes still mapped beyond the SuperSlabs still in use: the cache
      * (and freed slabs not yet given back), in KiB */
     unsigned long per_ss = (unsigned long)(full.bytes_mapped / full.superslabs_live);
-    unsigned long kept = (unsigned long)empty.bytes_mapped >
-                                 per_ss * (unsigned long)empty.superslabs_live
-                             ? ((unsigned long)empty.bytes_mapped -
-                                per_ss * (unsigned long)empty.superslabs_live) / 1024
-                             : 0;
+    unsigned long kept =
+        (unsigned long)empty.bytes_mapped > per_ss * (unsigned long)empty.superslabs_live
+            ? ((unsigned long)empty.bytes_mapped - per_ss * (unsigned long)empty.superslabs_live) /
+                  1024
+            : 0;
     printf("cached=%lu kept_kib=%lu returned_kib=%lu in_use=%lu\n",
            (unsigned long)empty.superslabs_cached, kept,
            (unsigned long)(empty.bytes_returned / 1024), (unsigned long)empty.bytes_in_use);
@@ -138,8 +138,8 @@ static int purge_run(void)
     if (fill_48mib() != 0)
         return 3;
     for (int i = 0; i < FILL_BLOCKS; i++)
-        if (nkeep == 0 || ((uintptr_t)fill[keep[nkeep - 1]] & ss_mask) !=
-                              ((uintptr_t)fill[i] & ss_mask))
+        if (nkeep == 0 ||
+            ((uintptr_t)fill[keep[nkeep - 1]] & ss_mask) != ((uintptr_t)fill[i] & ss_mask))
             keep[nkeep++] = i;
     for (int i = 0, k = 0; i < FILL_BLOCKS; i++) {
         if (k < nkeep && keep[k] == i)
