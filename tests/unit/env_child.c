@@ -1,4 +1,4 @@
-/* env_child.c - a tiny program that tests/stats-env.sh runs under various
+/* env_child.c - a tiny program that tests/unit/stats-env.sh runs under various
  * HAKMEM_* settings.  It uses only the hak_* API (works in every build) and
  * writes nothing to stderr itself, so all stderr output is hakmem's.
  *   env_child basic        allocate and free a little, return from main
