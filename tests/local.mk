@@ -1,7 +1,8 @@
 ## tests/local.mk - what every test shares, included from the top-level
 ## Makefile.am before the fragments of the test folders, one per kind:
 ##   tests/unit     check programs, and scripts that check one property of
-##                  the library as built (symbols, debug strings, environment)
+##                  the library, built (symbols, debug strings, environment)
+##                  or as source (the layer order)
 ##   tests/stress   threads, fork, out of memory, memory given back
 ##   tests/preload  real programs with the library preloaded
 ##   tests/fuzz     the fuzz target, its corpus and its replay

@@ -1,8 +1,9 @@
 ## tests/unit/local.mk - the unit tests, included from the top-level
 ## Makefile.am: the check programs (one area of the API each; built only
 ## with the check framework), and the scripts that check one property of
-## the library as built, in seconds and without load: its exported
-## symbols, its debug strings, the environment variables it reads.
+## the library, in seconds and without load: its exported symbols, its
+## debug strings, the environment variables it reads, the layer order of
+## its sources.
 
 unit_cflags = $(AM_CFLAGS) $(CHECK_CFLAGS) -fno-builtin
 unit_ldadd = src/libhakmem.la $(CHECK_LIBS)
