@@ -4,7 +4,7 @@
 ## and the headers of modules on lower lines (config.h and system headers
 ## aside, and the public hakmem.h from the api line up).  The one
 ## exception: heap.c and large.c include stats.h, to sample the in-use
-## peak where memory grows (stats_sample_peak).  tests/layers.sh checks
+## peak where memory grows (stats_sample_peak).  tests/unit/layers.sh checks
 ## both lists.
 src_layers = \
 	override \
