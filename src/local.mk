@@ -7,7 +7,7 @@
 ## peak where memory grows (stats_sample_peak).  tests/unit/layers.sh checks
 ## both lists.
 src_layers = \
-	override \
+	override,override_cxx \
 	api,stats,check \
 	process \
 	heap,large \
@@ -38,7 +38,7 @@ HAKMEM_CORE_SOURCES = \
 	src/heap.c src/heap.h src/large.c src/large.h \
 	src/process.c src/process.h \
 	src/api.c src/api.h src/stats.c src/stats.h src/check.c \
-	src/override.c
+	src/override.c src/override_cxx.c
 src_libhakmem_core_la_SOURCES = $(HAKMEM_CORE_SOURCES)
 src_libhakmem_core_la_CPPFLAGS = $(AM_CPPFLAGS) -DHAKMEM_BUILDING_LIBRARY
 src_libhakmem_core_la_CFLAGS = $(AM_CFLAGS) $(HAKMEM_VISIBILITY_CFLAGS) $(HAKMEM_LIB_CFLAGS)
