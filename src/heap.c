@@ -162,16 +162,16 @@ static struct slab *heap_adopt(struct heap *h, unsigned cls)
     return s;
 }
 
-/* Owned slabs a heap keeps per class, full or not, before it starts
- * parking full ones: a heap with more hands out far more than it frees (a
- * producer, or a thread that allocated and now only waits), and a parked
- * slab is taken over by the thread freeing into it, so memory flows back
- * instead of waiting with a thread that may never allocate again.  At
- * least that many blocks too: a few slabs of 4 large blocks are too few
- * to cover a producer's blocks in flight, and parking them would send
- * every slab to its consumer and back. */
-#define HEAP_OWNED_KEEP 4
-#define HEAP_OWNED_KEEP_BLOCKS 128
+/* Bytes of owned slabs a heap keeps per class, besides the current one,
+ * before it parks the full ones, oldest first.  A heap with more hands
+ * out far more than it frees (a producer, or a thread that allocated and
+ * now only waits): blocks other threads free into a slab its owner keeps
+ * wait for the owner's next refill of that class, which may never come,
+ * while a parked slab is taken over by the first thread that frees into
+ * it, which gives it back once it holds no live block.  In bytes, so that
+ * a class of big blocks (one or two a slab) keeps no more memory than a
+ * class of small ones. */
+#define HEAP_OWNED_KEEP_BYTES ((size_t)256 << 10)
 /* Slabs looked at per refill before a fresh one is taken. */
 #define HEAP_SCAN_MAX 16
 
@@ -244,8 +244,7 @@ static NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
             h->current[cls] = s;
             return b;
         }
-        if (h->owned_count[cls] > HEAP_OWNED_KEEP &&
-            h->owned_count[cls] * s->capacity > HEAP_OWNED_KEEP_BLOCKS) {
+        if (((size_t)h->owned_count[cls] * s->units << SLAB_UNIT_SHIFT) > HEAP_OWNED_KEEP_BYTES) {
             ring_unlink(h, s);
             if (DIAG_GUARDS_ON)
                 slab_assert_free_list(s);
@@ -443,12 +442,49 @@ void heap_free_invalid(void *p, const char *fn) { diag_invalid_pointer(fn, p); }
 
 void heap_free_twice(void *p, const char *fn) { diag_fatal("%s(): double free of %p", fn, p); }
 
+/* Empty current slabs of several units a heap keeps: at most
+ * HEAP_KEPT_EMPTY of them (heap.kept_empty), each of at most this span.
+ * A program that allocates and frees one buffer of a few dozen KiB in a
+ * loop keeps its slab, instead of giving it back and taking it again at
+ * every turn; a thread keeps no more than this much empty memory of such
+ * classes, whatever it once allocated there. */
+#define HEAP_KEPT_EMPTY (sizeof heap_empty.kept_empty / sizeof heap_empty.kept_empty[0])
+#define HEAP_KEPT_EMPTY_SPAN ((size_t)256 << 10)
+
+/* True when the heap keeps s, its empty current slab of several units.
+ * The one it stops keeping goes back if it is still an empty current
+ * slab of the heap. */
+static bool heap_keep_empty(struct heap *h, struct slab *s)
+{
+    if (((size_t)s->units << SLAB_UNIT_SHIFT) > HEAP_KEPT_EMPTY_SPAN)
+        return false;
+    struct slab *last = h->kept_empty[HEAP_KEPT_EMPTY - 1];
+    for (unsigned i = 0; i < HEAP_KEPT_EMPTY; i++)
+        if (h->kept_empty[i] == s)
+            return true;
+    for (unsigned i = HEAP_KEPT_EMPTY - 1; i > 0; i--)
+        h->kept_empty[i] = h->kept_empty[i - 1];
+    h->kept_empty[0] = s;
+    if (last != NULL && h->current[last->cls] == last && last->used == 0) {
+        h->current[last->cls] = &sentinel_slab;
+        store_relaxed(&last->owner, 0);
+        ss_slab_release(last);
+    }
+    return true;
+}
+
 void heap_slab_emptied(struct heap *h, struct slab *s)
 {
-    /* Not the current slab (the next allocation would want that back):
-     * an empty slab goes back to its SuperSlab. */
     h->busy = 1;
-    ring_unlink(h, s);
+    if (s == h->current[s->cls]) {
+        if (heap_keep_empty(h, s)) {
+            h->busy = 0;
+            return;
+        }
+        h->current[s->cls] = &sentinel_slab;
+    } else {
+        ring_unlink(h, s);
+    }
     store_relaxed(&s->owner, 0);
     ss_slab_release(s);
     h->busy = 0;

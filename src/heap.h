@@ -34,6 +34,10 @@ struct heap {
     struct slab *owned[SIZE_CLASS_COUNT];
     uint32_t owned_count[SIZE_CLASS_COUNT];
     struct superslab *ss_hint;
+    /* Current slabs of several units that a local free emptied and that
+     * were kept, newest first (see heap_slab_emptied); maybe reused or
+     * gone since: only a hint. */
+    struct slab *kept_empty[2];
     /* Set while the heap's thread is in a slow path that edits its lists:
      * a fork child only takes over the heaps of vanished threads that were
      * not (see heap_fork_child). */
@@ -54,6 +58,8 @@ extern __thread struct heap *heap_tls __attribute__((tls_model("initial-exec")))
 void *heap_alloc_slow(size_t size);
 /* p passed slab_is_block_start(s, p) and s is not h's. */
 void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn);
+/* A local free emptied s, which is not the current slab of its class, or
+ * spans several units: gives it back to its SuperSlab, or keeps it. */
 void heap_slab_emptied(struct heap *h, struct slab *s);
 /* free()'s fatal ends: p is not a block hakmem handed out, or is the
  * block last freed.  They never return, but are not declared noreturn:
@@ -103,7 +109,11 @@ ALWAYS_INLINE void heap_free_small(void *p, const char *fn)
             s->free_count++;
             slab_assert_counts(s);
         }
-        if (unlikely(used == 0) && s != h->current[s->cls])
+        /* An empty slab goes back to its SuperSlab, unless it is the
+         * current one of a single unit: the next allocation of the class
+         * would want it back, and it holds at most a unit.  For a current
+         * slab of several units, heap_slab_emptied decides. */
+        if (unlikely(used == 0) && (s != h->current[s->cls] || s->units > 1))
             heap_slab_emptied(h, s);
         return;
     }
