@@ -21,15 +21,17 @@ static void check_superslab(struct superslab *ss, void *arg)
         cs->problems++;
         return;
     }
-    if (ss->h.free_units & 1u) {
-        diag_report("hak_check: SuperSlab %p: header unit marked free", (void *)ss);
+    if ((ss->h.free_units & 1u) || ss->slabs[0].head != &ss->slabs[0] ||
+        ss->slabs[0].span_limit != 0) {
+        diag_report("hak_check: SuperSlab %p: header unit marked free or holding a slab",
+                    (void *)ss);
         cs->problems++;
     }
     for (unsigned u = 1; u < SS_UNITS;) {
         struct slab *s = &ss->slabs[u];
         bool unit_free = (ss->h.free_units >> u) & 1u;
         if (unit_free) {
-            if (s->block_size != 0 || s->back != 0) {
+            if (s->block_size != 0 || s->head != s || s->span_limit != 0) {
                 diag_report("hak_check: SuperSlab %p unit %u is free but has metadata", (void *)ss,
                             u);
                 cs->problems++;
@@ -37,7 +39,7 @@ static void check_superslab(struct superslab *ss, void *arg)
             u++;
             continue;
         }
-        if (s->back != 0 || s->cls >= SIZE_CLASS_COUNT ||
+        if (s->head != s || s->cls >= SIZE_CLASS_COUNT ||
             s->block_size != size_class_bytes[s->cls] || s->units != size_class_units[s->cls] ||
             u + s->units > SS_UNITS || s->start != (char *)ss + ((size_t)u << SLAB_UNIT_SHIFT) ||
             s->capacity != ((size_t)s->units << SLAB_UNIT_SHIFT) / s->block_size) {
@@ -48,7 +50,7 @@ static void check_superslab(struct superslab *ss, void *arg)
         }
         for (unsigned i = 1; i < s->units; i++) {
             const struct slab *t = &ss->slabs[u + i];
-            if (t->back != SLAB_BACK(i) || ((ss->h.free_units >> (u + i)) & 1u)) {
+            if (t->head != s || ((ss->h.free_units >> (u + i)) & 1u)) {
                 diag_report("hak_check: SuperSlab %p unit %u: bad span link", (void *)ss, u + i);
                 cs->problems++;
             }

@@ -56,7 +56,7 @@ extern __thread struct heap *heap_tls __attribute__((tls_model("initial-exec")))
  * list head of the current slab, else refills.  Finds the class again
  * itself: passing it would cost the fast path a register move. */
 void *heap_alloc_slow(size_t size);
-/* p passed slab_is_block_start(s, p) and s is not h's. */
+/* p is a block start of s if it is a block of s at all, and s is not h's. */
 void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn);
 /* A local free emptied s, which is not the current slab of its class, or
  * spans several units: gives it back to its SuperSlab, or keeps it. */
@@ -72,18 +72,19 @@ COLD void heap_free_twice(void *p, const char *fn);
 ALWAYS_INLINE void heap_free_small(void *p, const char *fn)
 {
     struct slab *s = slab_of(p);
-    /* Bounded below only by s->start, which p is not under (slabs start on
-     * their head unit); above, by the checks that follow. */
-    if (unlikely(!slab_is_block_start(s, p))) {
+    /* Not a block start: refused at once.  Bounds are checked below, on
+     * each path (see slab_block_scaled). */
+    uint64_t q = slab_block_scaled(s, p);
+    if (unlikely(q & s->block_mask)) {
         heap_free_invalid(p, fn);
         return;
     }
     struct heap *h = heap_tls;
     if (likely(slab_owner(s) == h->id)) {
         void **b = p;
-        /* A block never handed out, or past the span: `carved` never
-         * passes start + span. */
-        if (unlikely((char *)b >= slab_carved(s))) {
+        /* A block never handed out, or past the span: carved_limit never
+         * passes span_limit.  The owner wrote it. */
+        if (unlikely(q >= s->carved_limit)) {
             heap_free_invalid(p, fn);
             return;
         }

@@ -86,12 +86,19 @@ static inline uint64_t clock_now_ms(void)
  * readers use load_relaxed.  ThreadSanitizer builds use relaxed atomics,
  * so the race is declared rather than reported. */
 typedef uint64_t counter_t;
+/* load_published: a read of a field that its writer published before
+ * any pointer leading to it reached this thread (a stale value where it
+ * did not is harmless to the caller).  A plain load, which the compiler
+ * may fold into the instruction that uses it; relaxed in ThreadSanitizer
+ * builds. */
 #if TSAN_BUILD
 #define owner_add(p, n) store_relaxed((p), load_relaxed(p) + (n))
 #define owner_store(p, v) store_relaxed((p), (v))
+#define load_published(p) load_relaxed(p)
 #else
 #define owner_add(p, n) ((void)(*(p) += (n)))
 #define owner_store(p, v) ((void)(*(p) = (v)))
+#define load_published(p) (*(p))
 #endif
 
 ALWAYS_INLINE uintptr_t align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }

@@ -78,7 +78,7 @@ bool slab_carve(struct slab *s)
 {
     /* Integers, not pointers: the sentinel slab's start is NULL, and
      * NULL + 0 is undefined behaviour (UBSan reports it). */
-    uintptr_t c = (uintptr_t)s->carved, end = (uintptr_t)s->start + s->span;
+    uintptr_t c = (uintptr_t)s->carved, end = (uintptr_t)s->start + s->capacity * s->block_size;
     if (c >= end)
         return false;
     uintptr_t bs = s->block_size;
@@ -93,7 +93,9 @@ bool slab_carve(struct slab *s)
     }
     DIAG_ASSERT(s->free == NULL, "carve into slab %p with a free list", (void *)s);
     s->free = (void *)c;
-    store_relaxed(&s->carved, (char *)stop);
+    s->carved = (char *)stop;
+    store_relaxed(&s->carved_limit, (uint64_t)((stop - (uintptr_t)s->start) / bs)
+                                        << s->block_shift);
     if (DIAG_GUARDS_ON) {
         s->free_count = (uint32_t)((stop - c) / bs);
         slab_assert_counts(s);
@@ -101,45 +103,65 @@ bool slab_carve(struct slab *s)
     return true;
 }
 
+void slab_init_free_unit(struct slab *u)
+{
+    u->block_size = 0;
+    u->capacity = 0;
+    u->block_inv = 0;
+    u->block_mask = 0;
+    u->block_shift = 0;
+    u->span_limit = 0;
+    u->start = NULL;
+    u->carved = NULL;
+    store_relaxed(&u->carved_limit, 0);
+    store_relaxed(&u->owner, 0);
+    store_relaxed(&u->remote, 0);
+    store_relaxed(&u->head, u);
+}
+
+/* The inverse of an odd x modulo 2^64, by Newton's iteration: each step
+ * doubles the bits that are right, and x itself is right to 3 bits. */
+static uint64_t inverse_mod_2_64(uint64_t x)
+{
+    uint64_t y = x;
+    for (int i = 0; i < 5; i++)
+        y *= 2 - x * y;
+    return y;
+}
+
 void slab_init(struct slab *s, char *start, unsigned cls, uint64_t heap_id)
 {
     unsigned k = size_class_units[cls];
     uint32_t bs = size_class_bytes[cls];
+    unsigned shift = (unsigned)__builtin_ctz(bs);
     for (unsigned i = 1; i < k; i++)
-        s[i].back = SLAB_BACK(i);
+        store_relaxed(&s[i].head, s);
     s->block_size = bs;
-    s->capacity = (uint32_t)(((size_t)k << SLAB_UNIT_SHIFT) / bs);
-    s->div_magic = UINT64_MAX / bs + 1;
-    s->span = s->capacity * bs;
+    s->capacity = (uint16_t)(((size_t)k << SLAB_UNIT_SHIFT) / bs);
+    s->block_shift = (uint8_t)shift;
+    s->block_mask = (1u << shift) - 1;
+    s->block_inv = inverse_mod_2_64(bs >> shift);
+    s->span_limit = (uint32_t)s->capacity << shift;
     s->start = start;
     s->cls = (uint8_t)cls;
     s->units = (uint8_t)k;
-    s->back = 0;
     s->listed = 0;
     s->free = NULL;
     s->carved = s->start;
+    store_relaxed(&s->carved_limit, 0);
     owner_store(&s->used, 0);
     s->free_count = 0;
     s->allocs = s->requested = s->drained = 0;
     s->next = s->prev = NULL;
     store_relaxed(&s->remote, 0);
     store_relaxed(&s->owner, heap_id);
+    store_relaxed(&s->head, s);
 }
 
 void slab_clear(struct slab *s)
 {
-    for (unsigned i = 0, k = s->units; i < k; i++) {
-        struct slab *u = &s[i];
-        u->back = 0;
-        u->block_size = 0;
-        u->capacity = 0;
-        u->div_magic = 0;
-        u->span = 0;
-        u->start = NULL;
-        u->carved = NULL;
-        store_relaxed(&u->owner, 0);
-        store_relaxed(&u->remote, 0);
-    }
+    for (unsigned i = 0, k = s->units; i < k; i++)
+        slab_init_free_unit(&s[i]);
 }
 
 uint32_t slab_free_list_length(const struct slab *s, void **bad)

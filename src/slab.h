@@ -36,27 +36,32 @@ _Static_assert(sizeof(uintptr_t) == 8, "the remote word packs a count above a 48
 struct slab {
     /* Read by every thread that frees into the slab; written only while
      * the slab is set up or released (under the SuperSlab lock) and, for
-     * `owner` and `carved`, by the owner itself. */
-    uint64_t owner;      /* owning heap id; 0 when parked or free */
-    uint32_t block_size; /* 0 when this unit is not a live slab head */
-    uint32_t capacity;   /* blocks in the slab */
-    uint64_t div_magic;  /* ceil(2^64 / block_size): off % size == 0 iff off*magic < magic */
-    uint32_t span;       /* capacity * block_size: offsets of blocks are below it */
-    char *start;         /* first block */
+     * `owner` and `carved_limit`, by the owner itself.  Blocks are told
+     * from other addresses with one multiply (slab_block_scaled). */
+    struct slab *head;     /* this unit's slab: itself for its first unit and
+                              for a free unit (whose limits are 0) */
+    uint64_t owner;        /* owning heap id; 0 when parked or free */
+    char *start;           /* first block */
+    uint64_t block_inv;    /* the odd part of block_size, inverted modulo 2^64 */
+    uint64_t carved_limit; /* blocks carved << block_shift (see carved) */
+    uint32_t block_mask;   /* 2^block_shift - 1, block_shift = block_size's trailing zeros */
+    uint32_t span_limit;   /* capacity << block_shift */
+    uint32_t block_size;   /* 0 when this unit is not a live slab head */
+    uint16_t capacity;     /* blocks in the slab */
+    uint8_t block_shift;
     uint8_t cls;
     uint8_t units;  /* length of the slab in units */
-    uint16_t back;  /* bytes from this unit's metadata back to its head's */
     uint8_t listed; /* on an abandoned list (guarded by that list's lock) */
-    /* Blocks below it were carved: put on the free list, once.  Written by
-     * the owner when the free list runs dry (slab_carve), read by every
-     * thread that frees into the slab (slab_carved). */
-    char *carved;
 
     /* Owner-only state, on its own cache line. */
     void *free ALIGNED(CACHELINE); /* local free list */
     uint32_t used;                 /* blocks out, from the owner's view */
     uint32_t free_count;           /* free list length (debug-guard builds) */
-    struct slab *next, *prev;      /* owner's ring, or abandoned list */
+    /* Blocks below it were carved: put on the free list, once, by the
+     * owner when its free list runs dry (slab_carve), which publishes the
+     * count in carved_limit for the threads that free into the slab. */
+    char *carved;
+    struct slab *next, *prev; /* owner's ring, or abandoned list */
     /* Statistics, counted here because allocation writes this line anyway
      * (a per-class array elsewhere would be one more line per call):
      * blocks handed out, the sizes asked for, and blocks recovered from
@@ -72,9 +77,8 @@ struct slab {
 
 _Static_assert(sizeof(struct slab) == (size_t)1 << SLAB_META_SHIFT, "SLAB_META_SHIFT");
 
-/* The value of `back` for the unit i units past its slab's head. */
-#define SLAB_BACK(i) ((uint16_t)((unsigned)(i) << SLAB_META_SHIFT))
-
+/* Sets up the metadata of a free unit (head = itself, nothing a block). */
+void slab_init_free_unit(struct slab *u);
 /* Sets up the metadata of a fresh slab of class cls at start, owned by
  * heap_id: s and the size_class_units[cls] - 1 unit entries after it
  * (SuperSlab lock held). */
@@ -110,40 +114,42 @@ void slab_assert_free_list(const struct slab *s);
  * cleared) or written after it was freed.  Aborts. */
 NORETURN void slab_bad_free_block(struct slab *s, void *b);
 
-/* The end of the carved blocks: a block at or past it was never handed
- * out.  Any thread may read it; blocks a thread was given were carved
- * before it got them, so it sees them below. */
-ALWAYS_INLINE char *slab_carved(const struct slab *s) { return load_relaxed(&s->carved); }
-
-/* Blocks carved so far. */
+/* Blocks carved so far (owner only). */
 ALWAYS_INLINE uint32_t slab_carved_count(const struct slab *s)
 {
-    return (uint32_t)((size_t)(slab_carved(s) - s->start) / s->block_size);
+    return (uint32_t)((size_t)(s->carved - s->start) / s->block_size);
 }
 
-/* For p in s's units: true when p is a multiple of the block size past
- * s->start, false for every p when s is a free unit (div_magic 0).  Not
- * bounded by the span: a caller that has not checked p < slab_carved(s)
- * (which never passes start + span) must use slab_is_block. */
-ALWAYS_INLINE bool slab_is_block_start(const struct slab *s, const void *p)
+/* p's offset in s times s->block_inv.  For p = start + k * block_size it
+ * is exactly k << block_shift.  For any other p it has one of its low
+ * block_shift bits set, or is at least 2^64 / 7 (7 being the largest odd
+ * part of a block size), far above every limit: a multiple of an odd
+ * number times its inverse is the quotient, anything else is not small.
+ * So one multiply and a mask tell a block start, and a compare with a
+ * limit in the same units bounds it: slab_block_scaled_ok.  A free unit
+ * has all of these 0, and nothing passes. */
+ALWAYS_INLINE uint64_t slab_block_scaled(const struct slab *s, const void *p)
 {
-    uint64_t off = (uint64_t)((uintptr_t)p - (uintptr_t)s->start);
-    return off * s->div_magic < s->div_magic;
+    return ((uintptr_t)p - (uintptr_t)s->start) * s->block_inv;
 }
 
-/* True when p is exactly the start of a block of the live slab s (a free
- * unit has span 0, so nothing is a block of it). */
+ALWAYS_INLINE bool slab_block_scaled_ok(const struct slab *s, uint64_t q, uint64_t limit)
+{
+    return (q & s->block_mask) == 0 && q < limit;
+}
+
+/* True when p is exactly the start of a block of the live slab s. */
 ALWAYS_INLINE bool slab_is_block(const struct slab *s, const void *p)
 {
-    uint64_t off = (uint64_t)((uintptr_t)p - (uintptr_t)s->start);
-    return off < s->span && off * s->div_magic < s->div_magic;
+    return slab_block_scaled_ok(s, slab_block_scaled(s, p), s->span_limit);
 }
 
 /* True when p is a block of the live slab s that was carved: the only
- * blocks hakmem can have handed out from it. */
+ * blocks hakmem can have handed out from it.  Any thread may ask; blocks
+ * a thread was given were carved before it got them, so it sees them. */
 ALWAYS_INLINE bool slab_is_carved_block(const struct slab *s, const void *p)
 {
-    return slab_is_block(s, p) && (const char *)p < slab_carved(s);
+    return slab_block_scaled_ok(s, slab_block_scaled(s, p), load_relaxed(&s->carved_limit));
 }
 
 ALWAYS_INLINE uint64_t slab_owner(const struct slab *s) { return load_relaxed(&s->owner); }

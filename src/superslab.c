@@ -151,6 +151,8 @@ static struct superslab *ss_map_new(void)
     ss->h.magic = SS_MAGIC;
     ss->h.free_units = SS_ALL_UNITS;
     ss->h.dirty_units = 0;
+    for (unsigned u = 0; u < SS_UNITS; u++)
+        slab_init_free_unit(&ss->slabs[u]);
     return ss;
 }
 
@@ -280,7 +282,7 @@ void ss_slab_release(struct slab *s)
 
     slab_check_empty(s);
     lock_acquire(SS_LOCK);
-    DIAG_ASSERT(s->back == 0 && s->block_size != 0 && !(ss->h.free_units & bits),
+    DIAG_ASSERT(s->head == s && s->block_size != 0 && !(ss->h.free_units & bits),
                 "SuperSlab %p: release of units %#x, not a live slab (free units %#x)", (void *)ss,
                 bits, ss->h.free_units);
     ss_class_slabs[s->cls]--;
@@ -350,7 +352,7 @@ void ss_stats_read(struct ss_stats *st)
         for (struct superslab *ss = ss_lists[l]; ss != NULL; ss = ss->h.next)
             for (unsigned u = 1; u < SS_UNITS; u++) {
                 const struct slab *s = &ss->slabs[u];
-                if (s->block_size == 0 || s->back != 0)
+                if (s->block_size == 0 || s->head != s)
                     continue;
                 st->class_allocs[s->cls] += load_relaxed(&s->allocs);
                 /* The owner's frees; remote ones are counted by heaps. */

@@ -1,6 +1,6 @@
 /* superslab.h - 2 MiB naturally aligned regions cut into 32 units of
- * 64 KiB.  Unit 0 holds the SuperSlab header and the metadata of every
- * slab, so a pointer finds its slab by masking and indexing, no lookup. */
+ * 64 KiB.  Unit 0 holds the metadata of every unit and the SuperSlab
+ * header, so a pointer finds its slab by masking and indexing, no lookup. */
 #ifndef HAKMEM_SUPERSLAB_H
 #define HAKMEM_SUPERSLAB_H
 
@@ -25,34 +25,35 @@ struct superslab_header {
     uint8_t list;                  /* which list it is on */
 };
 
-/* Unit 0 is the header, so its slab metadata is never used: the header
- * sits in its place, and slabs[i] describes unit i with no offset. */
+/* slabs[i] describes unit i.  Unit 0 holds this struct, never blocks:
+ * its entry stays a free unit's, so a pointer into the metadata is
+ * refused like any other that is not a block. */
 struct superslab {
-    union {
-        struct slab slabs[SS_UNITS];
-        struct superslab_header h;
-    };
+    struct slab slabs[SS_UNITS];
+    struct superslab_header h;
 };
 
-_Static_assert(sizeof(struct superslab_header) <= sizeof(struct slab),
-               "the SuperSlab header must fit in place of unit 0's metadata");
+_Static_assert(sizeof(struct superslab) <= SLAB_UNIT_SIZE, "SuperSlab metadata must fit unit 0");
 
-_Static_assert(sizeof(struct superslab) <= SLAB_UNIT_SIZE, "SuperSlab header must fit unit 0");
-
+/* The SuperSlab p lies in.  Address bits above CHUNK_ADDRESS_BITS are
+ * dropped, so that a foreign p that chunk_is_superslab let through (see
+ * there) still reaches only metadata of ours. */
 ALWAYS_INLINE struct superslab *ss_of(const void *p)
 {
-    return (struct superslab *)((uintptr_t)p & ~(uintptr_t)(SS_SIZE - 1));
+    return (struct superslab *)((uintptr_t)p & CHUNK_ADDRESS_MASK & ~(uintptr_t)(SS_SIZE - 1));
 }
 
-/* The slab p lies in (valid for any address inside a SuperSlab).  Byte
- * offsets throughout: p shifted and masked is its unit's offset in the
- * metadata array, and `back` is in bytes, so no index is scaled. */
+/* The slab p lies in (valid for any address inside a SuperSlab; a free
+ * unit for an address no slab covers).  p shifted and masked is its
+ * unit's byte offset in the metadata array, so no index is scaled.  The
+ * head was published, under the SuperSlab lock, before any block of the
+ * slab was handed out. */
 ALWAYS_INLINE struct slab *slab_of(const void *p)
 {
     uintptr_t unit_off = ((uintptr_t)p >> (SLAB_UNIT_SHIFT - SLAB_META_SHIFT)) &
                          ((uintptr_t)(SS_UNITS - 1) << SLAB_META_SHIFT);
-    const struct slab *u = (const struct slab *)((uintptr_t)ss_of(p) + unit_off);
-    return (struct slab *)((uintptr_t)u - u->back);
+    struct slab *u = (struct slab *)((uintptr_t)ss_of(p) + unit_off);
+    return load_published(&u->head);
 }
 
 /* Carves a fresh slab of class cls owned by heap_id; NULL when out of
