@@ -27,7 +27,7 @@ size_t api_usable_size(const void *p, const char *fn);
  * take the slow path too. */
 ALWAYS_INLINE void *api_alloc_small(size_t size, unsigned cls)
 {
-    void *b = slab_take_or_null(heap_tls->current[cls], size);
+    void *b = slab_take_or_null(heap_me.heap->current[cls], size);
     if (likely(b != NULL))
         return b;
     return api_alloc_slow(size);

@@ -23,7 +23,8 @@ struct heap heap_empty = {
     .id = UINT64_MAX, /* owns nothing: never equal to a slab's owner */
 };
 
-__thread struct heap *heap_tls __attribute__((tls_model("initial-exec"))) = &heap_empty;
+__thread struct heap_thread heap_me
+    __attribute__((tls_model("initial-exec"))) = {&heap_empty, UINT64_MAX};
 /* Set once the thread's heap was retired: what glibc frees after the key
  * destructors ran (__libc_thread_freeres) must not set up a heap that no
  * destructor would ever retire. */
@@ -310,7 +311,8 @@ static NOINLINE struct heap *heap_thread_init(void)
     struct heap *h = heap_create();
     if (h == NULL)
         return NULL;
-    heap_tls = h;
+    heap_me.heap = h;
+    heap_me.id = h->id;
     /* The key's destructor gives the heap up when the thread exits. */
     pthread_setspecific(heap_key, h);
     DIAG_LOG("thread heap %llu created", (unsigned long long)h->id);
@@ -356,7 +358,8 @@ void heap_thread_exit(void *arg)
     DIAG_LOG("thread heap %llu exits", (unsigned long long)h->id);
     /* Later frees from this thread's remaining destructors start over on
      * the empty heap (and re-register the key if they need a heap). */
-    heap_tls = &heap_empty;
+    heap_me.heap = &heap_empty;
+    heap_me.id = heap_empty.id;
     tls_heap_retired = true;
     h->busy = 1;
     heap_retire(h);
@@ -381,7 +384,7 @@ void heap_fork_child(void)
      * up on their behalf, unless their thread was in a slow path editing
      * its lists: that heap is left alone, its memory lost to the child but
      * nothing corrupted. */
-    struct heap *self = heap_tls, *h, *next;
+    struct heap *self = heap_me.heap, *h, *next;
     for (h = heaps_live; h != NULL; h = next) {
         next = h->reg_next;
         if (h != self && !h->busy && heap_recount(h))
@@ -417,7 +420,7 @@ static COLD void *heap_alloc_after_exit(size_t size, unsigned cls)
 void *heap_alloc_slow(size_t size)
 {
     unsigned cls = size_class_of(size);
-    struct heap *h = heap_tls;
+    struct heap *h = heap_me.heap;
     /* A free list head slab_take_or_null refused is reported by the refill,
      * whose slab_take looks at the same current slab first. */
     if (unlikely(h == &heap_empty)) {
@@ -440,7 +443,12 @@ void *heap_alloc_slow(size_t size)
 
 void heap_free_invalid(void *p, const char *fn) { diag_invalid_pointer(fn, p); }
 
-void heap_free_twice(void *p, const char *fn) { diag_fatal("%s(): double free of %p", fn, p); }
+void heap_free_keyed(struct slab *s, void *p, const char *fn)
+{
+    if (slab_owner_holds(s, p))
+        diag_fatal("%s(): double free of %p", fn, p);
+    heap_free_local(s, p);
+}
 
 /* Empty current slabs of several units a heap keeps: at most
  * HEAP_KEPT_EMPTY of them (heap.kept_empty), each of at most this span.
@@ -473,8 +481,11 @@ static bool heap_keep_empty(struct heap *h, struct slab *s)
     return true;
 }
 
-void heap_slab_emptied(struct heap *h, struct slab *s)
+void heap_slab_emptied(struct slab *s)
 {
+    struct heap *h = heap_me.heap;
+    if (s == h->current[s->cls] && s->units == 1)
+        return;
     h->busy = 1;
     if (s == h->current[s->cls]) {
         if (heap_keep_empty(h, s)) {
@@ -505,7 +516,7 @@ static size_t heap_release_if_empty(struct heap *h, struct slab *s)
 
 size_t heap_trim(void)
 {
-    struct heap *h = heap_tls;
+    struct heap *h = heap_me.heap;
     size_t released = 0;
     if (h == &heap_empty)
         return 0;
@@ -571,6 +582,9 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn)
         diag_invalid_pointer(fn, p);
     if (unlikely(h == &heap_empty))
         h = tls_heap_retired ? NULL : heap_thread_init(); /* NULL: handled below */
+    /* The key: freed already (see heap_free_small), unless a coincidence. */
+    if (((void **)p)[1] == (void *)SLAB_FREE_KEY && slab_other_holds(s, p))
+        diag_fatal("%s(): double free of %p", fn, p);
     if (DIAG_GUARDS_ON && ((void **)p)[1] == (void *)SLAB_FREE_KEY &&
         slab_debug_poison_intact(s, p))
         diag_fatal("%s(): double free of %p (block already on a free list)", fn, p);
@@ -669,7 +683,7 @@ static int heap_check_slab(struct heap *h, struct slab *s, unsigned cls)
 
 int heap_check_own(void)
 {
-    struct heap *h = heap_tls;
+    struct heap *h = heap_me.heap;
     int problems = 0;
     if (h == &heap_empty)
         return 0;

@@ -49,7 +49,14 @@ struct heap {
  * sentinel (no free blocks) and its id matches no slab, so the first
  * allocation or free takes the slow path, which sets the thread up. */
 extern struct heap heap_empty;
-extern __thread struct heap *heap_tls __attribute__((tls_model("initial-exec")));
+/* The calling thread's heap, and its id beside it: one TLS offset for
+ * both, so that free compares a slab's owner with the id without loading
+ * the heap first. */
+struct heap_thread {
+    struct heap *heap;
+    uint64_t id; /* heap->id */
+};
+extern __thread struct heap_thread heap_me __attribute__((tls_model("initial-exec")));
 
 /* malloc's slow path, for size <= SIZE_CLASS_SMALL_MAX, once the process
  * is set up: sets the thread up on its first call, reports a bad free
@@ -58,17 +65,41 @@ extern __thread struct heap *heap_tls __attribute__((tls_model("initial-exec")))
 void *heap_alloc_slow(size_t size);
 /* p is a block start of s if it is a block of s at all, and s is not h's. */
 void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn);
-/* A local free emptied s, which is not the current slab of its class, or
- * spans several units: gives it back to its SuperSlab, or keeps it. */
-void heap_slab_emptied(struct heap *h, struct slab *s);
+/* A local free emptied s: gives it back to its SuperSlab, unless it is
+ * the current slab of a single unit (the next allocation of the class
+ * would want it back, and it holds at most a unit), or one of the few of
+ * several units the heap keeps (see heap_keep_empty). */
+void heap_slab_emptied(struct slab *s);
 /* free()'s fatal ends: p is not a block hakmem handed out, or is the
  * block last freed.  They never return, but are not declared noreturn:
  * free reaches them by a tail jump, where a call to a noreturn function
  * would make every free align the stack first. */
 COLD void heap_free_invalid(void *p, const char *fn);
-COLD void heap_free_twice(void *p, const char *fn);
+/* A local free of p, which carries the free key: aborts if p is on the
+ * slab's lists (a double free), else frees it. */
+COLD void heap_free_keyed(struct slab *s, void *p, const char *fn);
 
 /* p lies in a SuperSlab chunk. */
+/* The owner's free of block b of s (checked): onto the free list; an
+ * empty slab may go back to its SuperSlab (heap_slab_emptied). */
+ALWAYS_INLINE void heap_free_local(struct slab *s, void **b)
+{
+    if (DIAG_GUARDS_ON)
+        slab_debug_poison(s, b);
+    b[0] = s->free;
+    b[1] = (void *)SLAB_FREE_KEY;
+    s->free = b;
+    uint32_t used = s->used - 1;
+    owner_store(&s->used, used);
+    if (DIAG_GUARDS_ON) {
+        s->free_count++;
+        slab_assert_counts(s);
+    }
+    if (unlikely(used == 0))
+        heap_slab_emptied(s);
+}
+
+/* p lies in a SuperSlab chunk (see chunk_is_superslab). */
 ALWAYS_INLINE void heap_free_small(void *p, const char *fn)
 {
     struct slab *s = slab_of(p);
@@ -79,8 +110,7 @@ ALWAYS_INLINE void heap_free_small(void *p, const char *fn)
         heap_free_invalid(p, fn);
         return;
     }
-    struct heap *h = heap_tls;
-    if (likely(slab_owner(s) == h->id)) {
+    if (likely(slab_owner(s) == heap_me.id)) {
         void **b = p;
         /* A block never handed out, or past the span: carved_limit never
          * passes span_limit.  The owner wrote it. */
@@ -88,37 +118,17 @@ ALWAYS_INLINE void heap_free_small(void *p, const char *fn)
             heap_free_invalid(p, fn);
             return;
         }
-        /* Release builds: the immediate double free, free of the list head,
-         * costs nothing (the head is loaded anyway); any other is caught
-         * when the block leaves the free list (see heap_alloc).  Debug
-         * builds also read the block's key and scan the lists. */
-        if (unlikely(b == s->free)) {
-            heap_free_twice(p, fn);
+        /* Every free block carries the key, and malloc clears it: a block
+         * that has it was freed already, or holds it by coincidence, which
+         * heap_free_keyed tells apart by looking for it on the lists. */
+        if (unlikely(b[1] == (void *)SLAB_FREE_KEY)) {
+            heap_free_keyed(s, p, fn);
             return;
         }
-        if (DIAG_GUARDS_ON) {
-            if (b[1] == (void *)SLAB_FREE_KEY)
-                slab_check_double_free(s, p, fn);
-            slab_debug_poison(s, p);
-        }
-        b[0] = s->free;
-        b[1] = (void *)SLAB_FREE_KEY;
-        s->free = b;
-        uint32_t used = s->used - 1;
-        owner_store(&s->used, used);
-        if (DIAG_GUARDS_ON) {
-            s->free_count++;
-            slab_assert_counts(s);
-        }
-        /* An empty slab goes back to its SuperSlab, unless it is the
-         * current one of a single unit: the next allocation of the class
-         * would want it back, and it holds at most a unit.  For a current
-         * slab of several units, heap_slab_emptied decides. */
-        if (unlikely(used == 0) && (s != h->current[s->cls] || s->units > 1))
-            heap_slab_emptied(h, s);
+        heap_free_local(s, b);
         return;
     }
-    heap_free_remote(h, s, p, fn);
+    heap_free_remote(heap_me.heap, s, p, fn);
 }
 
 /* Gives the calling thread's slabs that hold no live block back to their

@@ -228,13 +228,58 @@ static bool chain_contains(void *head, const void *p, uint32_t limit)
     return false;
 }
 
-void slab_check_double_free(struct slab *s, void *p, const char *fn)
+bool slab_owner_holds(struct slab *s, const void *p)
 {
-    /* The owner's free list, then the remote chain (only ever prepended
-     * to by other threads, so walking a snapshot is safe). */
+    /* Only the owner drains, and other threads only prepend to the remote
+     * stack: both chains stay whole while the owner walks them. */
     void **remote = SLAB_REMOTE_HEAD(load_acquire(&s->remote));
-    if (chain_contains(s->free, p, s->capacity) || chain_contains(remote, p, s->capacity))
-        diag_fatal("%s(): double free of %p", fn, p);
+    return chain_contains(s->free, p, s->capacity) || chain_contains(remote, p, s->capacity);
+}
+
+/* A chain another thread may be changing, walked safely: every link is
+ * checked to be a carved block of s before it is followed, and bounded. */
+static bool chain_holds_checked(struct slab *s, void **b, const void *p, bool keyed)
+{
+    for (uint32_t n = 0; b != NULL && n <= s->capacity; n++) {
+        if (!slab_is_carved_block(s, b))
+            return false;
+        void **next = load_acquire((void ***)&b[0]);
+        /* Keyed: the owner's list, whose blocks lose the key before they
+         * are handed out and written.  A block that still has it after its
+         * link was read, and the same link after, was on the list with
+         * that link (a pop, a write and a push in between change it). */
+        if (keyed &&
+            (load_acquire(&b[1]) != (void *)SLAB_FREE_KEY || load_acquire((void ***)&b[0]) != next))
+            return false;
+        if (b == p)
+            return true;
+        b = next;
+    }
+    return false;
+}
+
+bool slab_other_holds(struct slab *s, const void *p)
+{
+    /* The remote stack: the walk counts only if the word did not change
+     * meanwhile, for the owner may drain it and hand its blocks out. */
+    for (int tries = 0; tries < 3; tries++) {
+        uintptr_t w = load_acquire(&s->remote);
+        bool found = chain_holds_checked(s, SLAB_REMOTE_HEAD(w), p, false);
+        if (load_acquire(&s->remote) == w) {
+            if (found)
+                return true;
+            break;
+        }
+    }
+#if defined(__x86_64__) && !TSAN_BUILD
+    /* The owner's list, read while the owner may pop and push: sound where
+     * stores become visible in program order (x86-64), so that a link is
+     * read before the key that the owner clears ahead of handing the block
+     * out; elsewhere the drain or the next hand-out catches it. */
+    return chain_holds_checked(s, load_acquire(&s->free), p, true);
+#else
+    return false;
+#endif
 }
 
 #ifdef HAKMEM_DEBUG_GUARDS

@@ -280,8 +280,14 @@ ALWAYS_INLINE void *slab_take(struct slab *s, size_t size)
     return b;
 }
 
-/* A local free found the double-free key in p: confirms and aborts, or
- * returns when the key was a coincidence of user data. */
-void slab_check_double_free(struct slab *s, void *p, const char *fn);
+/* Whether block p of s, which carries the free key, is free already: on
+ * the free list or the remote stack.  slab_owner_holds is for s's owner,
+ * and exact.  slab_other_holds is for any other thread, which may not
+ * rely on the owner's list: it answers true only when p was on a list of
+ * s during the call, never on a chain it read while the owner changed
+ * it; false when unsure (the drain or the next hand-out catches a double
+ * free it missed). */
+bool slab_owner_holds(struct slab *s, const void *p);
+bool slab_other_holds(struct slab *s, const void *p);
 
 #endif /* HAKMEM_SLAB_H */
