@@ -1,14 +1,19 @@
-// interpose-cxx.cc - a C++ program for interpose.sh: operator new and
-// delete go through malloc, so under LD_PRELOAD they must land in hakmem
-// (checked through hak_stats when TEST_EXPECT_HAKMEM is set); the container
+// interpose-cxx.cc - a C++ program for interpose.sh: under LD_PRELOAD,
+// operator new and delete must be hakmem's own (checked through hak_stats
+// and dladdr when TEST_EXPECT_HAKMEM is set), keep C++'s out-of-memory
+// contract (new-handler, std::bad_alloc, nothrow), and the container
 // workload prints a checksum that must not depend on the allocator.
 #include <dlfcn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <new>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -61,6 +66,91 @@ static int check_new_delete()
     return 0;
 }
 
+/* hakmem defines the operators themselves (not only malloc, which the C++
+ * library's would call): every replaceable form resolves to it. */
+static int check_operators_are_hakmem()
+{
+    void *(*plain)(std::size_t) = &::operator new;
+    void (*sized_delete)(void *, std::size_t) noexcept = &::operator delete;
+    void *(*aligned)(std::size_t, std::align_val_t) = &::operator new;
+    void *fns[] = {reinterpret_cast<void *>(plain), reinterpret_cast<void *>(sized_delete),
+                   reinterpret_cast<void *>(aligned)};
+    for (void *fn : fns) {
+        Dl_info di;
+        if (!dladdr(fn, &di) || !di.dli_fname || !std::strstr(di.dli_fname, "libhakmem")) {
+            std::fprintf(stderr, "operator new/delete at %p comes from %s, not libhakmem\n", fn,
+                         di.dli_fname ? di.dli_fname : "?");
+            return 1;
+        }
+    }
+    struct alignas(512) Wide {
+        char c[700];
+    };
+    Wide *w = new Wide;
+    if (reinterpret_cast<uintptr_t>(w) % 512 != 0) {
+        std::fprintf(stderr, "new of an alignas(512) type gave %p\n", static_cast<void *>(w));
+        return 1;
+    }
+    delete w;
+    void *q = ::operator new(100);
+    ::operator delete(q, 100);
+    return 0;
+}
+
+/* Out of memory, operator new calls the new-handler and throws
+ * std::bad_alloc, nothrow new returns nullptr: run in a child under a
+ * 1 GiB address-space limit. */
+static int new_handler_calls;
+static char *reserve;
+static void release_reserve()
+{
+    new_handler_calls++;
+    std::free(reserve);
+    reserve = nullptr;
+    std::set_new_handler(nullptr);
+}
+
+static int check_out_of_memory()
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rlimit rl = {1UL << 30, 1UL << 30};
+        setrlimit(RLIMIT_AS, &rl);
+        const std::size_t huge = std::size_t(1) << 31;
+        if (new (std::nothrow) char[huge] != nullptr)
+            _exit(10);
+        bool thrown = false;
+        try {
+            char *p = new char[huge];
+            std::printf("%p\n", static_cast<void *>(p));
+        } catch (const std::bad_alloc &) {
+            thrown = true;
+        }
+        if (!thrown)
+            _exit(11);
+        reserve = static_cast<char *>(std::malloc(100));
+        std::set_new_handler(release_reserve);
+        thrown = false;
+        try {
+            char *p = new char[huge];
+            std::printf("%p\n", static_cast<void *>(p));
+        } catch (const std::bad_alloc &) {
+            thrown = true;
+        }
+        _exit(thrown && new_handler_calls == 1 ? 0 : 12);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        std::fprintf(stderr,
+                     "out of memory: want nullptr from nothrow new, std::bad_alloc, and the "
+                     "new-handler called once (child status %#x)\n",
+                     static_cast<unsigned>(status));
+        return 1;
+    }
+    return 0;
+}
+
 static uint64_t fnv(uint64_t h, const std::string &s)
 {
     for (unsigned char c : s)
@@ -70,7 +160,10 @@ static uint64_t fnv(uint64_t h, const std::string &s)
 
 int main()
 {
-    if (std::getenv("TEST_EXPECT_HAKMEM") && check_new_delete() != 0)
+    if (std::getenv("TEST_EXPECT_HAKMEM") &&
+        (check_new_delete() != 0 || check_operators_are_hakmem() != 0))
+        return 1;
+    if (check_out_of_memory() != 0)
         return 1;
 
     std::map<std::string, int> m;

@@ -135,7 +135,7 @@ for c in ${CXX:-} g++ c++ clang++; do
   if have "$c"; then cxx=$c; break; fi
 done
 if [ -n "$cxx" ]; then
-  if "$cxx" -std=c++11 -O1 -pthread -I"$TEST_BUILDDIR/include" -o "$tmp/cxx" \
+  if "$cxx" -std=c++17 -O1 -pthread -I"$TEST_BUILDDIR/include" -o "$tmp/cxx" \
        "$here/interpose-cxx.cc" -ldl >"$tmp/cxx.log" 2>&1; then
     same cxx "$tmp/cxx"
     if ! TEST_EXPECT_HAKMEM=1 LD_PRELOAD=$lib "$tmp/cxx" >/dev/null 2>"$tmp/cxx-hak.err"; then
