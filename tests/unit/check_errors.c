@@ -29,14 +29,16 @@ enum bad_kind {
     BAD_PAST_SPAN_PARKED,
     BAD_UNCARVED,
     BAD_UNCARVED_REMOTE,
+    BAD_METADATA,
+    BAD_HIGH_ALIAS,
     BAD_FOREIGN_HEAP,
     BAD_NKINDS
 };
 
 static const char *const bad_names[BAD_NKINDS] = {
-    "stack",    "global",          "mmap",       "mmap-aligned", "small+8",
-    "small+16", "large+8",         "large+4096", "past-span",    "parked-past-span",
-    "uncarved", "remote-uncarved", "libc-heap",
+    "stack",    "global",          "mmap",       "mmap-aligned",    "small+8",
+    "small+16", "large+8",         "large+4096", "past-span",       "parked-past-span",
+    "uncarved", "remote-uncarved", "metadata",   "high-bits-alias", "libc-heap",
 };
 
 /* 48-byte blocks: a one-unit slab holds 1365 of them, and 16 bytes are
@@ -172,6 +174,21 @@ static void *make_bad(enum bad_kind k, char *stack_buf)
         static struct owner o;
         owner_start(&o);
         return last_in_slab(o.blocks[0]);
+    }
+    case BAD_METADATA: {
+        /* Into the first 64 KiB of a block's 2 MiB chunk, which hold its
+         * SuperSlab's metadata, never blocks: 16-aligned, and a multiple
+         * of every block size from the chunk's start. */
+        void *p = hak_malloc(64);
+        ck_assert_ptr_nonnull(p);
+        return (char *)((uintptr_t)p & ~(uintptr_t)(2 * TEST_MiB - 1)) + 0x2000;
+    }
+    case BAD_HIGH_ALIAS: {
+        /* A block's address with a bit set above the 47 a user address
+         * uses: the same chunk number modulo the address space. */
+        void *p = hak_malloc(64);
+        ck_assert_ptr_nonnull(p);
+        return test_opaque_ptr((void *)((uintptr_t)p | ((uintptr_t)1 << 52)));
     }
     case BAD_FOREIGN_HEAP: {
         /* Only meaningful when malloc is the C library's; in the override
@@ -401,6 +418,186 @@ START_TEST(test_remote_double_free_message)
 }
 END_TEST
 
+/* ---- every double free of a small block, caught at the free itself ------ */
+
+/* The steps of each case are announced on stderr ("at=N"), so the test
+ * sees which free aborted; "returned" means the faulty free did not. */
+enum at_free {
+    AT_FREE_INTERLEAVED,  /* p, q; free p, free q, free p (the classic) */
+    AT_FREE_DELAYED,      /* p freed, then many other blocks, then p again */
+    AT_FREE_AFTER_REUSE,  /* p freed, reused as r, r freed, p freed again */
+    AT_FREE_REMOTE_TWICE, /* another thread frees the owner's block twice */
+    AT_FREE_REMOTE_LOCAL, /* another thread frees it, then its owner */
+    AT_FREE_LOCAL_REMOTE, /* its owner frees it, then another thread */
+    AT_FREE_NCASES
+};
+static const char *const at_free_names[AT_FREE_NCASES] = {
+    "interleaved",  "delayed",           "after-reuse",
+    "remote-twice", "remote-then-owner", "owner-then-remote",
+};
+
+static void announce(int step)
+{
+    fprintf(stderr, "at=%d\n", step);
+    fflush(stderr);
+}
+
+/* An owner thread that frees one block of its own when told to. */
+struct freeing_owner {
+    struct owner o;
+    sem_t freed;
+};
+
+static void *freeing_owner_main(void *arg)
+{
+    struct freeing_owner *f = arg;
+    struct owner *o = &f->o;
+    for (int i = 0; i < 3; i++)
+        if ((o->blocks[i] = hak_malloc(FEW_BLOCK)) == NULL)
+            _exit(3);
+    sem_post(&o->ready);
+    while (sem_wait(&o->go) != 0)
+        continue;
+    hak_free(test_opaque_ptr(o->blocks[0]));
+    sem_post(&f->freed);
+    for (;;)
+        pause(); /* alive, owning the slab: the child exits first */
+    return NULL;
+}
+
+static void do_at_free(void *arg)
+{
+    enum at_free how = *(const enum at_free *)arg;
+    void *p, *q, *r, *many[2000];
+    switch (how) {
+    case AT_FREE_INTERLEAVED:
+        p = hak_malloc(48);
+        q = hak_malloc(48);
+        announce(1);
+        hak_free(p);
+        hak_free(q);
+        announce(2);
+        hak_free(test_opaque_ptr(p));
+        break;
+    case AT_FREE_DELAYED:
+        p = hak_malloc(100);
+        hak_free(p);
+        for (int i = 0; i < 2000; i++)
+            many[i] = hak_malloc(100 + (size_t)(i % 5) * 200);
+        for (int i = 0; i < 2000; i += 2)
+            hak_free(many[i]);
+        announce(2);
+        hak_free(test_opaque_ptr(p));
+        break;
+    case AT_FREE_AFTER_REUSE:
+        p = hak_malloc(64);
+        hak_free(p);
+        r = hak_malloc(64); /* p again, the head of the list */
+        hak_free(r);
+        announce(2);
+        hak_free(test_opaque_ptr(p));
+        break;
+    case AT_FREE_REMOTE_TWICE:
+    case AT_FREE_REMOTE_LOCAL:
+    case AT_FREE_LOCAL_REMOTE: {
+        static struct freeing_owner f;
+        sem_init(&f.o.ready, 0, 0);
+        sem_init(&f.o.go, 0, 0);
+        sem_init(&f.freed, 0, 0);
+        if (pthread_create(&f.o.thread, NULL, freeing_owner_main, &f) != 0)
+            _exit(3);
+        while (sem_wait(&f.o.ready) != 0)
+            continue;
+        p = f.o.blocks[0];
+        if (how != AT_FREE_LOCAL_REMOTE) {
+            announce(1);
+            hak_free(p); /* a remote free */
+        }
+        if (how == AT_FREE_REMOTE_TWICE) {
+            announce(2);
+            hak_free(test_opaque_ptr(p));
+            break;
+        }
+        if (how == AT_FREE_REMOTE_LOCAL)
+            announce(2); /* the owner's free is the faulty one */
+        sem_post(&f.o.go);
+        while (sem_wait(&f.freed) != 0)
+            continue;
+        if (how == AT_FREE_LOCAL_REMOTE) {
+            announce(2);
+            hak_free(test_opaque_ptr(p));
+        }
+        break;
+    }
+    case AT_FREE_NCASES: break;
+    }
+    fprintf(stderr, "returned\n");
+}
+
+START_TEST(test_double_free_caught_at_the_free)
+{
+    enum at_free how = (enum at_free)_i;
+#if !defined(__x86_64__)
+    /* Another thread can confirm a block is on its owner's list only where
+     * stores become visible in program order; elsewhere this one is
+     * caught before the block is handed out again. */
+    if (how == AT_FREE_LOCAL_REMOTE)
+        return;
+#endif
+    if (how == AT_FREE_LOCAL_REMOTE && test_setting("TEST_SANITIZER") != NULL &&
+        strcmp(test_setting("TEST_SANITIZER"), "thread") == 0)
+        return; /* ThreadSanitizer builds do not read the owner's list */
+    struct test_child ch;
+    test_run_child(do_at_free, &how, &ch);
+    ck_assert_msg(WIFSIGNALED(ch.status) && WTERMSIG(ch.status) == SIGABRT,
+                  "double free (%s): no abort (status %#x), stderr: %s", at_free_names[how],
+                  (unsigned)ch.status, ch.err);
+    ck_assert_msg(strstr(ch.err, "at=2") != NULL && strstr(ch.err, "returned") == NULL,
+                  "double free (%s): not refused at the faulty free: %s", at_free_names[how],
+                  ch.err);
+    ck_assert_msg(strstr(ch.err, "hakmem: hak_free(): double free of 0x") != NULL,
+                  "double free (%s): want \"hakmem: hak_free(): double free of 0x...\": %s",
+                  at_free_names[how], ch.err);
+}
+END_TEST
+
+/* The free key in user data is not taken for a double free: freed
+ * blocks carry it, so a program may well copy it into a live block. */
+static void do_key_in_data(void *arg)
+{
+    (void)arg;
+    uint64_t *probe = hak_malloc(64);
+    hak_free(probe);
+    uint64_t key = probe[1]; /* what every free block holds: the key */
+    uint64_t *blocks[512];
+    for (int i = 0; i < 512; i++) {
+        blocks[i] = hak_malloc(64);
+        blocks[i][1] = key;
+    }
+    for (int i = 0; i < 512; i += 2) /* the owner's frees */
+        hak_free(blocks[i]);
+    struct owner o;
+    owner_start(&o);
+    uint64_t *remote = o.blocks[1];
+    remote[1] = key;
+    hak_free(remote); /* another thread's free */
+    for (int i = 1; i < 512; i += 2)
+        hak_free(blocks[i]);
+    if (hak_check() != 0)
+        _exit(4);
+    fprintf(stderr, "returned\n");
+}
+
+START_TEST(test_key_in_user_data_is_no_double_free)
+{
+    struct test_child ch;
+    test_run_child(do_key_in_data, NULL, &ch);
+    ck_assert_msg(WIFEXITED(ch.status) && WEXITSTATUS(ch.status) == 0 &&
+                      strstr(ch.err, "returned") != NULL,
+                  "blocks holding the key refused (status %#x): %s", (unsigned)ch.status, ch.err);
+}
+END_TEST
+
 /* A large block is unmapped on free: freeing it again is refused as well
  * (as a double free or as a pointer hakmem does not know). */
 START_TEST(test_double_free_large_message)
@@ -454,6 +651,12 @@ static Suite *errors_suite(void)
     tcase_add_test(tc, test_double_free_large_message);
     tcase_add_loop_test(tc, test_remote_double_free_message, REMOTE_OVERFLOW, REMOTE_RELEASE + 1);
     tcase_add_test(tc, test_valid_frees_accepted);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("double-free-at-free");
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_double_free_caught_at_the_free, 0, AT_FREE_NCASES);
+    tcase_add_test(tc, test_key_in_user_data_is_no_double_free);
     suite_add_tcase(s, tc);
     return s;
 }
