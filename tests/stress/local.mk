@@ -96,6 +96,14 @@ tests_stress_rss_return_LDFLAGS = $(test_ldflags)
 tests_stress_rss_return_LDADD = src/libhakmem.la
 TESTS += tests/stress/fork_threads tests/stress/rss_return
 
+## memory_return runs under LD_PRELOAD and without: linked with no hakmem.
+check_PROGRAMS += tests/stress/memory_return
+tests_stress_memory_return_SOURCES = tests/stress/memory_return.c tests/test_util.h
+tests_stress_memory_return_CFLAGS = $(test_cflags)
+tests_stress_memory_return_LDFLAGS = $(test_ldflags)
+TESTS += tests/stress/memory-return.sh
+EXTRA_DIST += tests/stress/memory-return.sh
+
 ## ---- the long forms (make check-long) -----------------------------------
 ## long-stress.sh is listed in TESTS (a skip in make check) so the harness
 ## has its rule.
