@@ -585,9 +585,6 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn)
     /* The key: freed already (see heap_free_small), unless a coincidence. */
     if (((void **)p)[1] == (void *)SLAB_FREE_KEY && slab_other_holds(s, p))
         diag_fatal("%s(): double free of %p", fn, p);
-    if (DIAG_GUARDS_ON && ((void **)p)[1] == (void *)SLAB_FREE_KEY &&
-        slab_debug_poison_intact(s, p))
-        diag_fatal("%s(): double free of %p (block already on a free list)", fn, p);
     if (DIAG_GUARDS_ON)
         slab_debug_poison(s, p);
     ((void **)p)[1] = (void *)SLAB_FREE_KEY;

@@ -291,15 +291,6 @@ void slab_debug_poison(struct slab *s, void *p)
     memset((char *)p + 2 * sizeof(void *), POISON_BYTE, s->block_size - 2 * sizeof(void *));
 }
 
-bool slab_debug_poison_intact(struct slab *s, void *p)
-{
-    const unsigned char *c = (const unsigned char *)p + 2 * sizeof(void *);
-    for (uint32_t i = 0; i < s->block_size - 2 * sizeof(void *); i++)
-        if (c[i] != POISON_BYTE)
-            return false;
-    return true;
-}
-
 void slab_debug_check_poison(struct slab *s, void *p)
 {
     const unsigned char *c = (const unsigned char *)p + 2 * sizeof(void *);
@@ -318,11 +309,5 @@ void slab_debug_check_poison(struct slab *s, void *p)
 {
     (void)s;
     (void)p;
-}
-bool slab_debug_poison_intact(struct slab *s, void *p)
-{
-    (void)s;
-    (void)p;
-    return true;
 }
 #endif

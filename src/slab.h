@@ -209,8 +209,6 @@ ALWAYS_INLINE uint32_t slab_drain(struct slab *s, uint64_t self)
 
 /* Debug builds: poison freed blocks, and check it is intact. */
 void slab_debug_poison(struct slab *s, void *p);
-/* Debug builds: p's bytes past the link and key still hold the poison. */
-bool slab_debug_poison_intact(struct slab *s, void *p);
 void slab_debug_check_poison(struct slab *s, void *p);
 
 /* Owner only: takes a block from the free list, for a request of size
