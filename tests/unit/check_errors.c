@@ -544,8 +544,7 @@ START_TEST(test_double_free_caught_at_the_free)
     if (how == AT_FREE_LOCAL_REMOTE)
         return;
 #endif
-    if (how == AT_FREE_LOCAL_REMOTE && test_setting("TEST_SANITIZER") != NULL &&
-        strcmp(test_setting("TEST_SANITIZER"), "thread") == 0)
+    if (how == AT_FREE_LOCAL_REMOTE && TEST_TSAN)
         return; /* ThreadSanitizer builds do not read the owner's list */
     struct test_child ch;
     test_run_child(do_at_free, &how, &ch);
