@@ -30,7 +30,7 @@ static size_t random_size(bench_rng *r)
 
 int main(int argc, char **argv)
 {
-    unsigned long long rounds = bench_arg(argc, argv, 1, 4000, 1, 1ull << 40, "rounds", USAGE);
+    unsigned long long rounds = bench_arg(argc, argv, 1, 2000, 1, 1ull << 40, "rounds", USAGE);
     size_t min_blocks = (size_t)bench_arg(argc, argv, 2, 1000, 1, 1 << 24, "min_blocks", USAGE);
     size_t max_blocks =
         (size_t)bench_arg(argc, argv, 3, 8000, min_blocks, 1 << 24, "max_blocks", USAGE);
