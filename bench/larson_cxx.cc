@@ -9,7 +9,8 @@
 //  - The main thread allocates every thread's initial blocks (sizes drawn
 //    from [min_size, max_size)), shuffles them, and warms them up by
 //    replacing random ones four times over, so each worker starts on
-//    blocks it did not allocate, from pages nobody owns any more.
+//    blocks it did not allocate, in pages of a thread that then only
+//    sleeps until the end of the run.
 //  - Each worker repeatedly deletes a random block of its array and puts
 //    a new one of a random size in its place, writing into it.  After
 //    rounds x blocks_per_thread replacements it starts a successor thread
