@@ -11,11 +11,19 @@
 # code runs under every allocator.
 bench_compile_flags = $(HAKMEM_WARN_CFLAGS) -O2 -pthread
 bench_link_flags = -pthread
+# The C++ workload gets the same warnings less the two that exist only for
+# C (g++ warns about them, which -Werror turns into an error).  Suffix
+# substitution, so any make can do it.
+bench_cxx_warn_1 = $(HAKMEM_WARN_CFLAGS:-Wstrict-prototypes=)
+bench_cxx_warn = $(bench_cxx_warn_1:-Wmissing-prototypes=)
+bench_cxx_flags = $(bench_cxx_warn) -O2 -pthread
 
 bench_programs = \
 	bench/larson$(EXEEXT) bench/xthread$(EXEEXT) \
 	bench/false_sharing$(EXEEXT) bench/realloc_mix$(EXEEXT) \
 	bench/churn$(EXEEXT) bench/large$(EXEEXT) bench/pair$(EXEEXT) \
+	bench/larson_cxx$(EXEEXT) bench/batch$(EXEEXT) bench/xchurn$(EXEEXT) \
+	bench/bursts$(EXEEXT) bench/leak$(EXEEXT) \
 	bench/rss_run$(EXEEXT)
 noinst_PROGRAMS += $(bench_programs)
 
@@ -40,6 +48,21 @@ bench_large_LDFLAGS = $(bench_link_flags)
 bench_pair_SOURCES = bench/pair.c bench/bench_common.h
 bench_pair_CFLAGS = $(bench_compile_flags)
 bench_pair_LDFLAGS = $(bench_link_flags)
+bench_larson_cxx_SOURCES = bench/larson_cxx.cc bench/bench_common.h
+bench_larson_cxx_CXXFLAGS = $(bench_cxx_flags)
+bench_larson_cxx_LDFLAGS = $(bench_link_flags)
+bench_batch_SOURCES = bench/batch.c bench/bench_common.h
+bench_batch_CFLAGS = $(bench_compile_flags)
+bench_batch_LDFLAGS = $(bench_link_flags)
+bench_xchurn_SOURCES = bench/xchurn.c bench/bench_common.h
+bench_xchurn_CFLAGS = $(bench_compile_flags)
+bench_xchurn_LDFLAGS = $(bench_link_flags)
+bench_bursts_SOURCES = bench/bursts.c bench/bench_common.h
+bench_bursts_CFLAGS = $(bench_compile_flags)
+bench_bursts_LDFLAGS = $(bench_link_flags)
+bench_leak_SOURCES = bench/leak.c bench/bench_common.h
+bench_leak_CFLAGS = $(bench_compile_flags)
+bench_leak_LDFLAGS = $(bench_link_flags)
 bench_rss_run_SOURCES = bench/rss_run.c
 bench_rss_run_CFLAGS = $(bench_compile_flags)
 bench_rss_run_LDFLAGS = $(bench_link_flags)
@@ -62,4 +85,4 @@ bench-scaling: src/libhakmem.la $(bench_programs)
 
 CLEANFILES += bench-results.txt bench-results.csv bench-ratios.png \
 	bench-raw.txt bench-scaling.txt bench-scaling.csv bench-scaling.png \
-	bench-scaling-raw.txt
+	bench-scaling-raw.txt bench-locks.txt
