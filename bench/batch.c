@@ -43,8 +43,14 @@ static struct {
     struct batch *head, *tail;
     unsigned long len, cap;
     unsigned producers_left;
-} queue = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-           NULL, NULL, 0, 0, 0};
+} queue = {PTHREAD_MUTEX_INITIALIZER,
+           PTHREAD_COND_INITIALIZER,
+           PTHREAD_COND_INITIALIZER,
+           NULL,
+           NULL,
+           0,
+           0,
+           0};
 
 static size_t batch_size, fixed_size;
 static atomic_int stop_flag;
@@ -72,9 +78,8 @@ static void live_add(long delta)
 {
     long now = atomic_fetch_add_explicit(&live_bytes, delta, memory_order_relaxed) + delta;
     long peak = atomic_load_explicit(&live_peak, memory_order_relaxed);
-    while (now > peak && !atomic_compare_exchange_weak_explicit(&live_peak, &peak, now,
-                                                                memory_order_relaxed,
-                                                                memory_order_relaxed)) {
+    while (now > peak && !atomic_compare_exchange_weak_explicit(
+                             &live_peak, &peak, now, memory_order_relaxed, memory_order_relaxed)) {
     }
 }
 

@@ -23,7 +23,9 @@
  * three multiply/xor-shift steps, passes the statistical tests that
  * matter for picking slots and sizes, and has no shared state (rand()
  * takes a lock in glibc, which would measure the PRNG, not malloc). */
-typedef struct { uint64_t s; } bench_rng;
+typedef struct {
+    uint64_t s;
+} bench_rng;
 
 static inline void bench_rng_seed(bench_rng *r, uint64_t seed)
 {
@@ -60,10 +62,8 @@ static inline double bench_now(void)
 /* Parses argv[i] as an unsigned integer in [lo, hi] or exits with a
  * usage message: a benchmark run with a silently wrong parameter is
  * worse than one that refuses to start. */
-static inline unsigned long long bench_arg(int argc, char **argv, int i,
-                                           unsigned long long dflt,
-                                           unsigned long long lo,
-                                           unsigned long long hi,
+static inline unsigned long long bench_arg(int argc, char **argv, int i, unsigned long long dflt,
+                                           unsigned long long lo, unsigned long long hi,
                                            const char *name, const char *usage)
 {
     char *end;
@@ -74,8 +74,8 @@ static inline unsigned long long bench_arg(int argc, char **argv, int i,
     errno = 0;
     v = strtoull(argv[i], &end, 0);
     if (errno || end == argv[i] || *end != '\0' || argv[i][0] == '-' || v < lo || v > hi) {
-        fprintf(stderr, "%s: bad %s '%s' (want %llu..%llu)\nusage: %s %s\n",
-                argv[0], name, argv[i], lo, hi, argv[0], usage);
+        fprintf(stderr, "%s: bad %s '%s' (want %llu..%llu)\nusage: %s %s\n", argv[0], name, argv[i],
+                lo, hi, argv[0], usage);
         exit(2);
     }
     return v;

@@ -52,8 +52,8 @@ int main(int argc, char **argv)
     elapsed = bench_now() - start;
     free(blocks);
 
-    printf("churn: %llu rounds of %zu blocks of %zu..%zu bytes, %.3f s\n",
-           rounds, batch, min_size, max_size, elapsed);
+    printf("churn: %llu rounds of %zu blocks of %zu..%zu bytes, %.3f s\n", rounds, batch, min_size,
+           max_size, elapsed);
     printf("ops_per_sec %.0f\n", (double)rounds * (double)batch / elapsed);
     return 0;
 }

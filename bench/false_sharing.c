@@ -33,7 +33,7 @@ static void *worker(void *arg)
     size_t k;
 
     pthread_barrier_wait(&go);
-    free(t->initial);   /* free(NULL) in active mode */
+    free(t->initial); /* free(NULL) in active mode */
     for (it = 0; it < iterations; it++) {
         /* volatile: every store must reach the cache line, as it would
          * in a real counter or flag, or the loop would collapse. */
@@ -100,7 +100,8 @@ int main(int argc, char **argv)
     free(tasks);
     free(threads);
 
-    printf("false_sharing: %s, %llu threads, %lu iterations of %zu-byte objects, %lu writes each, %.3f s\n",
+    printf("false_sharing: %s, %llu threads, %lu iterations of %zu-byte objects, %lu writes each, "
+           "%.3f s\n",
            passive ? "passive" : "active", nthreads, iterations, objsize, writes, elapsed);
     printf("seconds %.6f\n", elapsed);
     return 0;

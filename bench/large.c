@@ -16,7 +16,8 @@ int main(int argc, char **argv)
 {
     unsigned long long iters = bench_arg(argc, argv, 1, 1000, 1, 1ull << 40, "iterations", USAGE);
     size_t min_size = (size_t)bench_arg(argc, argv, 2, 64 << 10, 1, 1ull << 32, "min_size", USAGE);
-    size_t max_size = (size_t)bench_arg(argc, argv, 3, 32 << 20, min_size, 1ull << 32, "max_size", USAGE);
+    size_t max_size =
+        (size_t)bench_arg(argc, argv, 3, 32 << 20, min_size, 1ull << 32, "max_size", USAGE);
     size_t live = (size_t)bench_arg(argc, argv, 4, 4, 1, 4096, "live", USAGE);
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     unsigned lo_shift = 0, hi_shift = 0;
@@ -74,8 +75,8 @@ int main(int argc, char **argv)
         free(blocks[i]);
     free(blocks);
 
-    printf("large: %llu operations on %zu live blocks of %zu..%zu bytes, %.3f s\n",
-           iters, live, min_size, max_size, elapsed);
+    printf("large: %llu operations on %zu live blocks of %zu..%zu bytes, %.3f s\n", iters, live,
+           min_size, max_size, elapsed);
     printf("ops_per_sec %.0f\n", (double)iters / elapsed);
     return 0;
 }

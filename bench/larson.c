@@ -193,10 +193,12 @@ int main(int argc, char **argv)
     pthread_attr_destroy(&detached);
 
     tput = (double)total_ops / elapsed;
-    printf("larson: %llu threads, %zu..%zu bytes, %zu blocks/thread, %llu rounds, %.2f s, %llu thread generations\n",
+    printf("larson: %llu threads, %zu..%zu bytes, %zu blocks/thread, %llu rounds, %.2f s, %llu "
+           "thread generations\n",
            nthreads, min_size, max_size, nblocks, (unsigned long long)rounds, elapsed,
            (unsigned long long)generations);
-    printf("Throughput = %.0f operations per second, relative time (1e9/throughput): %.3f\n", tput, 1e9 / tput);
+    printf("Throughput = %.0f operations per second, relative time (1e9/throughput): %.3f\n", tput,
+           1e9 / tput);
     printf("ops_per_sec %.0f\n", tput);
     return 0;
 }

@@ -34,7 +34,8 @@
 
 #define USAGE "seconds min_size max_size blocks_per_thread rounds seed threads"
 
-namespace {
+namespace
+{
 
 // One lineage of threads.  Only the thread currently running the chain
 // touches it; pthread_create orders the hand-over to the successor.
@@ -204,11 +205,11 @@ int main(int argc, char **argv)
 
     double tput = (double)total_ops / elapsed;
     printf("larson_cxx: %llu threads, %zu..%zu bytes, %zu blocks/thread, %llu rounds, %.2f s, "
-                "%llu thread generations\n",
-                nthreads, min_size, max_size, nblocks, (unsigned long long)rounds, elapsed,
-                (unsigned long long)generations);
-    printf("Throughput = %.0f operations per second, relative time (1e9/throughput): %.3f\n",
-                tput, 1e9 / tput);
+           "%llu thread generations\n",
+           nthreads, min_size, max_size, nblocks, (unsigned long long)rounds, elapsed,
+           (unsigned long long)generations);
+    printf("Throughput = %.0f operations per second, relative time (1e9/throughput): %.3f\n", tput,
+           1e9 / tput);
     printf("ops_per_sec %.0f\n", tput);
     return 0;
 }

@@ -17,11 +17,13 @@
 
 int main(int argc, char **argv)
 {
-    unsigned long long nops = bench_arg(argc, argv, 1, 100000000, 1, 1ull << 40, "operations", USAGE);
+    unsigned long long nops =
+        bench_arg(argc, argv, 1, 100000000, 1, 1ull << 40, "operations", USAGE);
     size_t lifetime = (size_t)bench_arg(argc, argv, 2, 512, 1, 1 << 24, "lifetime", USAGE);
     unsigned long long leak_one_in =
         bench_arg(argc, argv, 3, 1000, 2, 1ull << 40, "leak_one_in", USAGE);
-    size_t min_size = (size_t)bench_arg(argc, argv, 4, 16, sizeof(void *), 1 << 20, "min_size", USAGE);
+    size_t min_size =
+        (size_t)bench_arg(argc, argv, 4, 16, sizeof(void *), 1 << 20, "min_size", USAGE);
     size_t max_size = (size_t)bench_arg(argc, argv, 5, 1024, min_size, 1 << 24, "max_size", USAGE);
     unsigned long long i, leaked = 0;
     size_t leaked_bytes = 0;

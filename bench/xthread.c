@@ -149,8 +149,8 @@ int main(int argc, char **argv)
     free(threads);
 
     total = (double)npairs * (double)nbatches * (double)batch_size;
-    printf("xthread: %llu pairs, %lu batches of %zu blocks of %zu..%zu bytes, %.3f s\n",
-           npairs, nbatches, batch_size, min_size, max_size, elapsed);
+    printf("xthread: %llu pairs, %lu batches of %zu blocks of %zu..%zu bytes, %.3f s\n", npairs,
+           nbatches, batch_size, min_size, max_size, elapsed);
     printf("ops_per_sec %.0f\n", total / elapsed);
     return 0;
 }
