@@ -484,10 +484,16 @@ static bool heap_keep_empty(struct heap *h, struct slab *s)
 void heap_slab_emptied(struct slab *s)
 {
     struct heap *h = heap_me.heap;
-    if (s == h->current[s->cls] && s->units == 1)
+    bool current = s == h->current[s->cls];
+    /* The current slab of one unit stays.  So does one of the ring while
+     * the class's ring is within its budget: a program that allocates and
+     * frees in bursts finds its slabs, carved, at the next burst. */
+    if (current ? s->units == 1
+                : ((size_t)h->owned_count[s->cls] * s->units << SLAB_UNIT_SHIFT) <=
+                      HEAP_OWNED_KEEP_BYTES)
         return;
     h->busy = 1;
-    if (s == h->current[s->cls]) {
+    if (current) {
         if (heap_keep_empty(h, s)) {
             h->busy = 0;
             return;

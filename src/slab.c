@@ -71,8 +71,11 @@ void slab_bad_free_block(struct slab *s, void *b)
                (void *)s, s->block_size);
 }
 
-/* About a page of blocks per carve (at least one). */
+/* Blocks carved at a time: about a page of them, and at least 8, so a
+ * class of blocks of a few KiB does not come back to the slow path every
+ * block or two. */
 #define SLAB_CARVE_BYTES 4096u
+#define SLAB_CARVE_MIN 8u
 
 bool slab_carve(struct slab *s)
 {
@@ -82,7 +85,7 @@ bool slab_carve(struct slab *s)
     if (c >= end)
         return false;
     uintptr_t bs = s->block_size;
-    uintptr_t n = SLAB_CARVE_BYTES > bs ? SLAB_CARVE_BYTES / bs : 1;
+    uintptr_t n = SLAB_CARVE_BYTES / bs > SLAB_CARVE_MIN ? SLAB_CARVE_BYTES / bs : SLAB_CARVE_MIN;
     uintptr_t stop = end - c > n * bs ? c + n * bs : end;
     for (uintptr_t b = c; b < stop; b += bs) {
         void **block = (void **)b;

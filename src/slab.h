@@ -265,8 +265,9 @@ uint32_t slab_free_list_length(const struct slab *s, void **bad);
 bool slab_recount(struct slab *s);
 
 /* Releasing an empty slab: every carved block is on its free list once.
- * A double free that went unnoticed (a remote chain is not walked) shows
- * here as a cycle or a missing block, before the memory is reused. */
+ * A double free that went unnoticed at the free (one pushed onto the
+ * remote stack while the owner drained it) shows here as a cycle or a
+ * missing block, before the memory is reused. */
 void slab_check_empty(struct slab *s);
 
 /* Owner only: slab_take_or_null, aborting on a bad free list head. */
