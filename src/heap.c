@@ -173,8 +173,36 @@ static struct slab *heap_adopt(struct heap *h, unsigned cls)
  * a class of big blocks (one or two a slab) keeps no more memory than a
  * class of small ones. */
 #define HEAP_OWNED_KEEP_BYTES ((size_t)256 << 10)
+/* Slabs a heap keeps per class that it took over by freeing into them
+ * (see heap_free_remote) while it does not allocate that class: only its
+ * own frees go into them, and what other threads free there waits on
+ * their remote stacks for a drain, which only an allocation (or this
+ * limit) brings.  A consumer that frees what producers allocate would
+ * otherwise collect, and never give back, every slab it once freed into. */
+#define HEAP_RECLAIMED_KEEP 2
 /* Slabs looked at per refill before a fresh one is taken. */
 #define HEAP_SCAN_MAX 16
+
+static void ring_unlink(struct heap *h, struct slab *s);
+
+/* Gives up s, on h's ring: drained, and released if it holds no live
+ * block, else parked for the next thread that frees into it. */
+static void heap_repark(struct heap *h, struct slab *s)
+{
+    ring_unlink(h, s);
+    for (;;) {
+        heap_drain(h, s);
+        if (s->used == 0) {
+            store_relaxed(&s->owner, 0);
+            ss_slab_release(s);
+            return;
+        }
+        if (DIAG_GUARDS_ON)
+            slab_assert_free_list(s);
+        if (slab_try_park(s, h->id))
+            return;
+    }
+}
 
 static void ring_insert_tail(struct heap *h, struct slab *s)
 {
@@ -627,6 +655,10 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn)
         store_relaxed(&s->owner, 0);
         ss_slab_release(s);
     } else {
+        /* A thread that does not allocate this class only ever drains
+         * slabs of it here: it keeps a few, and gives the oldest back. */
+        if (h->current[s->cls] == &sentinel_slab && h->owned_count[s->cls] >= HEAP_RECLAIMED_KEEP)
+            heap_repark(h, h->owned[s->cls]->prev);
         ring_insert_head(h, s);
     }
     h->busy = 0;
