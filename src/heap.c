@@ -478,7 +478,7 @@ void heap_free_keyed(struct slab *s, void *p, const char *fn)
     heap_free_local(s, p);
 }
 
-/* Empty current slabs of several units a heap keeps: at most
+/* Empty current slabs of bigger blocks a heap keeps: at most
  * HEAP_KEPT_EMPTY of them (heap.kept_empty), each of at most this span.
  * A program that allocates and frees one buffer of a few dozen KiB in a
  * loop keeps its slab, instead of giving it back and taking it again at
@@ -486,6 +486,8 @@ void heap_free_keyed(struct slab *s, void *p, const char *fn)
  * classes, whatever it once allocated there. */
 #define HEAP_KEPT_EMPTY (sizeof heap_empty.kept_empty / sizeof heap_empty.kept_empty[0])
 #define HEAP_KEPT_EMPTY_SPAN ((size_t)256 << 10)
+/* The block size up to which an empty current slab always stays. */
+#define HEAP_CURRENT_KEEP_BLOCK 16384u
 
 /* True when the heap keeps s, its empty current slab of several units.
  * The one it stops keeping goes back if it is still an empty current
@@ -513,12 +515,14 @@ void heap_slab_emptied(struct slab *s)
 {
     struct heap *h = heap_me.heap;
     bool current = s == h->current[s->cls];
-    /* The current slab of one unit stays.  So does one of the ring while
-     * the class's ring is within its budget: a program that allocates and
-     * frees in bursts finds its slabs, carved, at the next burst. */
-    if (current ? s->units == 1
-                : ((size_t)h->owned_count[s->cls] * s->units << SLAB_UNIT_SHIFT) <=
-                      HEAP_OWNED_KEEP_BYTES)
+    size_t span = (size_t)s->units << SLAB_UNIT_SHIFT;
+    /* The current slab of a class of blocks up to 16 KiB stays: the next
+     * allocation of the class would want it back.  So does one of the
+     * ring while the class's ring is within its budget: a program that
+     * allocates and frees in bursts finds its slabs, carved, at the next
+     * burst. */
+    if (current ? s->block_size <= HEAP_CURRENT_KEEP_BLOCK
+                : (size_t)h->owned_count[s->cls] * span <= HEAP_OWNED_KEEP_BYTES)
         return;
     h->busy = 1;
     if (current) {

@@ -4,12 +4,15 @@
  * Classes: 16..128 in steps of 16, then four per power of two
  * (2^k + j*2^(k-2), j = 1..4) up to 1 MiB: at most 20% of a block is
  * rounding waste above 128 bytes, 15/16 below.  size_class_units is the
- * slab size in 64 KiB units: one unit up to 16 KiB (>= 4 blocks), the
- * fewest units for 4 blocks up to 64 KiB (a long run of free units is
- * harder to find, and a slab of 8 blocks of 64 KiB held 512 KiB for one
- * live block), enough units for 8 blocks up to 128 KiB, and above that
- * the unit count that leaves no tail unused.  An unused tail is never
- * touched, so it costs address space, not memory. */
+ * slab size in 64 KiB units: one unit up to 2 KiB (at least 32 blocks),
+ * then enough units for about 32 blocks up to 16 KiB (2, 4 and 8 units:
+ * a slab of a handful of blocks sends its thread back to the slow path
+ * every handful of allocations), the fewest units for 4 blocks up to
+ * 64 KiB (a long run of free units is harder to find, and a slab of
+ * many such blocks holds much memory for one live block), enough units
+ * for 8 blocks up to 128 KiB, and above that the unit count that leaves
+ * no tail unused.  Blocks are carved a few at a time and an unused tail
+ * is never touched, so a big slab costs address space, not memory. */
 #include "internal.h"
 
 #include "size_class.h"
@@ -24,7 +27,7 @@ const uint32_t size_class_bytes[SIZE_CLASS_COUNT] = {
 
 const uint8_t size_class_units[SIZE_CLASS_COUNT] = {
     1, 1, 1, 1, 1,  1,  1,  1,  1, 1, 1, 1, 1, 1, 1, 1, 1,  1,  1,  1,
-    1, 1, 1, 1, 1,  1,  1,  1,  1, 1, 1, 1, 1, 1, 1, 1, 2,  2,  2,  2,
+    1, 1, 1, 1, 2,  2,  2,  2,  4, 4, 4, 4, 8, 8, 8, 8, 2,  2,  2,  2,
     3, 3, 4, 4, 10, 12, 14, 16, 5, 3, 7, 4, 5, 6, 7, 8, 10, 12, 14, 16,
 };
 
