@@ -9,9 +9,10 @@
 #   2. the hand-off with the default cache ends below 5% of its peak plus
 #      the SuperSlab cache's share (half of HAKMEM_CACHE_MB, 64 MiB);
 #   3. 32 threads that allocated a little, freed it and wait hold at most
-#      twice the C library's resident memory (plus 2 MiB), with
+#      twice the C library's resident memory (plus 4 MiB), with
 #      HAKMEM_CACHE_MB=0: a waiting thread keeps almost no empty slab
-#      memory; what it gave back is in the shared caches otherwise.
+#      memory; what it gave back is in the shared caches otherwise.  Not
+#      in debug-guard builds, which write every freed block whole.
 # Skipped (77) where malloc is not hakmem's to interpose (--disable-override)
 # and in sanitizer builds (their runtimes count in resident memory).
 set -u
@@ -40,12 +41,16 @@ handoff() {
 handoff "HAKMEM_CACHE_MB=0" 0 HAKMEM_CACHE_MB=0
 handoff "default cache" 65536
 
+if [ "$TEST_DEBUG_GUARDS" = yes ]; then
+  echo "32 waiting threads: debug-guard build, not compared"
+  exit $fail
+fi
 glibc=$(field waiting_kb "$("$prog" waiters)")
 hakmem=$(field waiting_kb "$(HAKMEM_CACHE_MB=0 LD_PRELOAD="$TEST_LIB" "$prog" waiters)")
 if [ -z "$glibc" ] || [ -z "$hakmem" ]; then
   echo "FAIL: waiters did not run"; fail=1
 else
   echo "32 waiting threads: hakmem $((hakmem / 1024)) MiB, C library $((glibc / 1024)) MiB"
-  [ "$hakmem" -le $((2 * glibc + 2048)) ] || { echo "FAIL: more than twice the C library's"; fail=1; }
+  [ "$hakmem" -le $((2 * glibc + 4096)) ] || { echo "FAIL: more than twice the C library's"; fail=1; }
 fi
 exit $fail
