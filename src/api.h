@@ -21,13 +21,13 @@ void *api_aligned_alloc(size_t alignment, size_t size);
 int api_posix_memalign(void **memptr, size_t alignment, size_t size);
 size_t api_usable_size(const void *p, const char *fn);
 
-/* size <= SIZE_CLASS_SMALL_MAX and cls its class: a block from the thread's
- * current slab of the class.  The sentinel slab of a class the thread has
- * not used (or of a thread not set up yet) has an empty list, so those
- * take the slow path too. */
-ALWAYS_INLINE void *api_alloc_small(size_t size, unsigned cls)
+/* size <= SIZE_CLASS_SMALL_MAX, and s the thread's current slab for it: a
+ * block from s.  The sentinel slab of a class the thread has not used
+ * (or of a thread not set up yet) has an empty list, so those take the
+ * slow path too. */
+ALWAYS_INLINE void *api_alloc_from(struct slab *s, size_t size)
 {
-    void *b = slab_take_or_null(heap_me.heap->current[cls], size);
+    void *b = slab_take_or_null(s, size);
     if (likely(b != NULL))
         return b;
     return api_alloc_slow(size);
@@ -36,9 +36,9 @@ ALWAYS_INLINE void *api_alloc_small(size_t size, unsigned cls)
 ALWAYS_INLINE void *api_alloc(size_t size)
 {
     if (likely(size <= SIZE_CLASS_TINY_MAX))
-        return api_alloc_small(size, size_class_of_tiny(size));
+        return api_alloc_from(heap_me.heap->tiny[(size + MIN_ALIGN - 1) / MIN_ALIGN], size);
     if (likely(size <= SIZE_CLASS_SMALL_MAX))
-        return api_alloc_small(size, size_class_of_mid(size));
+        return api_alloc_from(heap_me.heap->current[size_class_of_mid(size)], size);
     return api_alloc_large(size);
 }
 

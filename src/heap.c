@@ -20,6 +20,7 @@ static struct slab sentinel_slab;
 
 struct heap heap_empty = {
     .current = {[0 ... SIZE_CLASS_COUNT - 1] = &sentinel_slab},
+    .tiny = {[0 ... SIZE_CLASS_TINY_MAX / MIN_ALIGN] = &sentinel_slab},
     .id = UINT64_MAX, /* owns nothing: never equal to a slab's owner */
 };
 
@@ -47,6 +48,18 @@ static pthread_key_t heap_key;
 #define HEAPS_LOCK (&lock_table[LOCK_HEAPS])
 #define ABANDONED_LOCK (&lock_table[LOCK_ABANDONED])
 #define HEAP_POOL_BYTES ((size_t)64 << 10)
+
+/* Makes s the current slab of class cls of h, in current[] and, for a
+ * tiny class, in every tiny[] index of its sizes. */
+static void heap_set_current(struct heap *h, unsigned cls, struct slab *s)
+{
+    h->current[cls] = s;
+    if (size_class_bytes[cls] > SIZE_CLASS_TINY_MAX)
+        return;
+    unsigned first = cls == 0 ? 0 : size_class_bytes[cls - 1] / MIN_ALIGN + 1;
+    for (unsigned i = first; i <= size_class_bytes[cls] / MIN_ALIGN; i++)
+        h->tiny[i] = s;
+}
 
 /* ---- the abandoned lists (doubly linked, NULL-terminated) ------------- */
 
@@ -262,7 +275,7 @@ static NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
     if (s != &sentinel_slab) {
         if ((b = heap_take_from(h, s, size)) != NULL)
             return b;
-        h->current[cls] = &sentinel_slab;
+        heap_set_current(h, cls, &sentinel_slab);
         ring_insert_tail(h, s);
     }
     /* The ring from its oldest end: slabs that local and remote frees have
@@ -270,7 +283,7 @@ static NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
     for (unsigned scanned = 0; (s = h->owned[cls]) != NULL && scanned < HEAP_SCAN_MAX; scanned++) {
         if ((b = heap_take_from(h, s, size)) != NULL) {
             ring_unlink(h, s);
-            h->current[cls] = s;
+            heap_set_current(h, cls, s);
             return b;
         }
         if (((size_t)h->owned_count[cls] * s->units << SLAB_UNIT_SHIFT) > HEAP_OWNED_KEEP_BYTES) {
@@ -285,7 +298,7 @@ static NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
     }
     while ((s = heap_adopt(h, cls)) != NULL) {
         if ((b = heap_take_from(h, s, size)) != NULL) {
-            h->current[cls] = s;
+            heap_set_current(h, cls, s);
             stats_sample_peak();
             return b;
         }
@@ -294,7 +307,7 @@ static NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
     s = ss_slab_alloc(cls, h->id, &h->ss_hint);
     if (s == NULL)
         return NULL;
-    h->current[cls] = s;
+    heap_set_current(h, cls, s);
     stats_sample_peak();
     slab_carve(s);
     return slab_take(s, size);
@@ -323,7 +336,7 @@ static struct heap *heap_create(void)
     }
     memset(h, 0, sizeof *h);
     for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++)
-        h->current[c] = &sentinel_slab;
+        heap_set_current(h, c, &sentinel_slab);
     h->id = heap_next_id++;
     h->reg_next = heaps_live;
     if (heaps_live)
@@ -353,7 +366,7 @@ static void heap_retire(struct heap *h)
 {
     for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++) {
         struct slab *s = h->current[c];
-        h->current[c] = &sentinel_slab;
+        heap_set_current(h, c, &sentinel_slab);
         if (s != &sentinel_slab)
             heap_abandon_slab(s, h->id);
         while ((s = h->owned[c]) != NULL) {
@@ -504,7 +517,7 @@ static bool heap_keep_empty(struct heap *h, struct slab *s)
         h->kept_empty[i] = h->kept_empty[i - 1];
     h->kept_empty[0] = s;
     if (last != NULL && h->current[last->cls] == last && last->used == 0) {
-        h->current[last->cls] = &sentinel_slab;
+        heap_set_current(h, last->cls, &sentinel_slab);
         store_relaxed(&last->owner, 0);
         ss_slab_release(last);
     }
@@ -530,7 +543,7 @@ void heap_slab_emptied(struct slab *s)
             h->busy = 0;
             return;
         }
-        h->current[s->cls] = &sentinel_slab;
+        heap_set_current(h, s->cls, &sentinel_slab);
     } else {
         ring_unlink(h, s);
     }
@@ -564,7 +577,7 @@ size_t heap_trim(void)
         if (s != &sentinel_slab) {
             size_t bytes = heap_release_if_empty(h, s);
             if (bytes != 0)
-                h->current[c] = &sentinel_slab;
+                heap_set_current(h, c, &sentinel_slab);
             released += bytes;
         }
         /* Each slab of the ring once, from the oldest; kept ones go back
@@ -733,5 +746,12 @@ int heap_check_own(void)
         for (uint32_t i = 0; s != NULL && i < h->owned_count[c]; i++, s = s->next)
             problems += heap_check_slab(h, s, c);
     }
+    for (unsigned i = 0; i <= SIZE_CLASS_TINY_MAX / MIN_ALIGN; i++)
+        if (h->tiny[i] != h->current[size_class_tiny_index[i]]) {
+            diag_report("hak_check: heap %llu: tiny slab %u is %p, not class %u's current %p",
+                        (unsigned long long)h->id, i, (void *)h->tiny[i], size_class_tiny_index[i],
+                        (void *)h->current[size_class_tiny_index[i]]);
+            problems++;
+        }
     return problems;
 }

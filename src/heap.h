@@ -27,7 +27,12 @@ struct heap_counters {
 
 struct heap {
     struct slab *current[SIZE_CLASS_COUNT]; /* never NULL: the sentinel when none */
-    uint64_t id;                            /* unique for the process's life, never reused */
+    /* current[] of the tiny classes again, indexed by size / MIN_ALIGN
+     * rounded up (every index of a class holds its slab): malloc finds
+     * the slab for a tiny size with one load and no class lookup.  Set
+     * with current[] by heap_set_current only. */
+    struct slab *tiny[SIZE_CLASS_TINY_MAX / MIN_ALIGN + 1];
+    uint64_t id; /* unique for the process's life, never reused */
     struct heap_counters c;
     /* Owned slabs other than current, a ring per class scanned at refill:
      * a local free into one of them needs no list work at all. */
