@@ -70,6 +70,13 @@ static inline uint64_t clock_now_ms(void)
     __atomic_compare_exchange_n((p), (expected), (desired), true, (order), __ATOMIC_RELAXED)
 #define cas_strong(p, expected, desired, order)                                                    \
     __atomic_compare_exchange_n((p), (expected), (desired), false, (order), __ATOMIC_RELAXED)
+/* Sequentially consistent, for the one place that needs it: a sleeper
+ * that announces itself and then reads a counter, against a waker that
+ * adds to the counter and then reads the announcement (neither may see
+ * the other's old value, or a wake-up is lost). */
+#define load_seq_cst(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define exchange_seq_cst(p, v) __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
+#define fetch_add_seq_cst(p, n) __atomic_fetch_add((p), (n), __ATOMIC_SEQ_CST)
 
 #ifndef __has_feature
 #define __has_feature(x) 0

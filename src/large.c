@@ -11,7 +11,6 @@
 
 #include "chunk_map.h"
 #include "diag.h"
-#include "env.h"
 #include "lock.h"
 #include "os_pages.h"
 #include "stats.h"
@@ -46,14 +45,25 @@ struct large_cached {
 static struct large_cached large_cache[LARGE_CACHE_SLOTS];
 static unsigned large_cache_count;
 static size_t large_cache_bytes;
+static size_t large_cache_limit = (size_t)128 << 20; /* large_set_cache_limit */
 #define LARGE_LOCK (&lock_table[LOCK_LARGE])
+
+void large_set_cache_limit(size_t bytes) { large_cache_limit = bytes; }
+
+/* Every change of large_cache_bytes, also told to os_pages (the total of
+ * every cache). */
+static void large_cache_account(int64_t delta)
+{
+    large_cache_bytes += (size_t)delta;
+    os_account_cached(delta);
+}
 
 /* Takes entry i out of the cache (under the lock). */
 static struct large_cached large_cache_take(unsigned i)
 {
     struct large_cached e = large_cache[i];
     large_cache[i] = large_cache[--large_cache_count];
-    large_cache_bytes -= e.size;
+    large_cache_account(-(int64_t)e.size);
     return e;
 }
 
@@ -113,7 +123,7 @@ static unsigned large_cache_pick(size_t need, bool assemble, struct large_cached
         if (e.size / 2 > missing && cut < e.size) {
             large_cache[large_cache_count++] =
                 (struct large_cached){e.base + cut, e.size - cut, e.freed_ms, e.multi};
-            large_cache_bytes += e.size - cut;
+            large_cache_account((int64_t)(e.size - cut));
             e.size = cut;
         }
         parts[n++] = e;
@@ -155,7 +165,7 @@ static char *large_cache_get(size_t need, size_t *size, bool *multi)
     struct large_cached stale[LARGE_CACHE_SLOTS], parts[LARGE_CACHE_SLOTS];
     bool assemble = os_moves_across_mappings();
     lock_acquire(LARGE_LOCK);
-    unsigned n = large_cache_expire(clock_now_ms(), env_settings.cache_bytes, stale);
+    unsigned n = large_cache_expire(clock_now_ms(), large_cache_limit, stale);
     unsigned nparts = large_cache_pick(need, assemble, parts);
     lock_release(LARGE_LOCK);
     large_unmap_all(stale, n);
@@ -196,11 +206,28 @@ size_t large_trim(void)
     return released;
 }
 
+size_t large_purge_idle(uint64_t *next_ms)
+{
+    struct large_cached stale[LARGE_CACHE_SLOTS];
+    size_t returned = 0;
+    lock_acquire(LARGE_LOCK);
+    /* The clock read under the lock, as where freed_ms is written. */
+    unsigned n = large_cache_expire(clock_now_ms(), large_cache_limit, stale);
+    for (unsigned i = 0; i < large_cache_count; i++)
+        if (large_cache[i].freed_ms + LARGE_CACHE_AGE_MS < *next_ms)
+            *next_ms = large_cache[i].freed_ms + LARGE_CACHE_AGE_MS;
+    lock_release(LARGE_LOCK);
+    for (unsigned i = 0; i < n; i++)
+        returned += stale[i].size;
+    large_unmap_all(stale, n);
+    return returned;
+}
+
 /* Keeps a freed default-aligned mapping, or unmaps it. */
 static void large_cache_put(char *base, size_t size, bool multi)
 {
     struct large_cached stale[LARGE_CACHE_SLOTS + 1];
-    size_t budget = env_settings.cache_bytes;
+    size_t budget = large_cache_limit;
     unsigned n = 0;
     if (size > budget) {
         os_unmap(base, size);
@@ -212,7 +239,7 @@ static void large_cache_put(char *base, size_t size, bool multi)
         large_cache[0].freed_ms = 0; /* make room: the first entry expires now */
     n = large_cache_expire(now, budget - size, stale);
     large_cache[large_cache_count++] = (struct large_cached){base, size, now, multi};
-    large_cache_bytes += size;
+    large_cache_account((int64_t)size);
     lock_release(LARGE_LOCK);
     large_unmap_all(stale, n);
 }

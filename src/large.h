@@ -15,6 +15,13 @@ size_t large_usable_size(const void *p, const char *fn);
 
 /* Unmaps every cached mapping now.  Returns the bytes. */
 size_t large_trim(void);
+/* Unmaps the cached mappings unused for a second (LARGE_CACHE_AGE_MS),
+ * as large allocations and frees do; lowers *next_ms to when
+ * (clock_now_ms) the next one will have been.  Returns the bytes. */
+size_t large_purge_idle(uint64_t *next_ms);
+/* The bytes of freed mappings kept for reuse (HAKMEM_CACHE_MB, or less
+ * under a limit; set at start-up). */
+void large_set_cache_limit(size_t bytes);
 
 struct large_stats {
     uint64_t live, bytes;

@@ -1,12 +1,16 @@
-/* os_pages.c - mmap/munmap/mremap/madvise wrappers and the accounting of
- * bytes mapped from and returned to the kernel. */
+/* os_pages.c - mmap/munmap/mremap/madvise wrappers, the accounting of
+ * bytes mapped from, kept for reuse and returned to the kernel, and the
+ * limits on the mapped total. */
 #define _GNU_SOURCE
 #include "internal.h"
 
 #include "os_pages.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17; older C libraries lack the name */
@@ -15,6 +19,13 @@
 static uint64_t os_mapped;
 static uint64_t os_mapped_peak;
 static uint64_t os_returned;
+static uint64_t os_limit, os_soft_mark; /* os_set_limits */
+static __thread bool os_soft_mark_ignored __attribute__((tls_model("initial-exec")));
+static uint64_t os_cached;
+/* 1 while a thread sleeps in os_wait_cached_above until os_cached passes
+ * os_cached_wake; the futex word it sleeps on. */
+static uint32_t os_cached_sleeper;
+static uint64_t os_cached_wake;
 static long os_fail_countdown = -1;
 
 static int os_multi_moves = -1; /* probed: -1 not yet, 0 no, 1 yes */
@@ -35,9 +46,43 @@ static bool os_injected_failure(void)
     return false;
 }
 
-static void os_account_map(size_t size)
+void os_set_limits(uint64_t limit, uint64_t soft_mark)
 {
-    uint64_t now = fetch_add_relaxed(&os_mapped, size) + size;
+    store_relaxed(&os_limit, limit);
+    store_relaxed(&os_soft_mark, soft_mark);
+}
+
+void os_ignore_soft_mark(bool on) { os_soft_mark_ignored = on; }
+
+uint64_t os_mapped_bytes(void) { return load_relaxed(&os_mapped); }
+
+/* Adds size bytes to the mapped total before they are mapped, or refuses
+ * (errno ENOMEM) when that would pass the limit, or the soft mark while
+ * the caches hold memory.  A compare-and-swap, so that threads mapping at
+ * once never pass the limit together. */
+static bool os_reserve(size_t size)
+{
+    uint64_t limit = load_relaxed(&os_limit), mark = load_relaxed(&os_soft_mark);
+    uint64_t cur = load_relaxed(&os_mapped);
+    for (;;) {
+        uint64_t now = cur + size;
+        if ((limit != 0 && (now > limit || now < cur)) ||
+            (mark != 0 && now > mark && !os_soft_mark_ignored && load_relaxed(&os_cached) != 0)) {
+            errno = ENOMEM;
+            return false;
+        }
+        if (cas_weak(&os_mapped, &cur, now, __ATOMIC_RELAXED))
+            return true;
+    }
+}
+
+/* A reservation whose mapping failed. */
+static void os_unreserve(size_t size) { fetch_sub_relaxed(&os_mapped, size); }
+
+/* After a mapping succeeded: the peak of the total. */
+static void os_sample_peak(void)
+{
+    uint64_t now = load_relaxed(&os_mapped);
     uint64_t peak = load_relaxed(&os_mapped_peak);
     while (now > peak && !cas_weak(&os_mapped_peak, &peak, now, __ATOMIC_RELAXED)) {
     }
@@ -62,7 +107,8 @@ static void *os_mmap_raw(size_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
-void *os_map_aligned(size_t size, size_t align)
+/* An aligned mapping, not accounted. */
+static void *os_map_aligned_raw(size_t size, size_t align)
 {
     if (size > SIZE_MAX - align)
         return NULL;
@@ -79,7 +125,19 @@ void *os_map_aligned(size_t size, size_t align)
         munmap(raw, head);
     if (tail)
         munmap(p + size, tail);
-    os_account_map(size);
+    return p;
+}
+
+void *os_map_aligned(size_t size, size_t align)
+{
+    if (!os_reserve(size))
+        return NULL;
+    void *p = os_map_aligned_raw(size, align);
+    if (p == NULL) {
+        os_unreserve(size);
+        return NULL;
+    }
+    os_sample_peak();
     return p;
 }
 
@@ -168,41 +226,80 @@ bool os_remap_inplace(void *p, size_t old_size, size_t new_size)
         os_account_unmap(old_size - new_size);
         return true;
     }
-    if (os_injected_failure())
+    size_t growth = new_size - old_size;
+    if (os_injected_failure() || !os_reserve(growth))
         return false;
     if (mremap(p, old_size, new_size, 0) == MAP_FAILED) {
         /* Without MREMAP_FIXED nothing was unmapped.  Several mappings
          * (EFAULT): add one right after them, if that room is free. */
-        if (errno != EFAULT)
-            return false;
-        void *more = mmap(end, new_size - old_size, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-        if (more == MAP_FAILED)
-            return false;
-        if (more != end) { /* a kernel before 4.17 took the flag for a hint */
-            munmap(more, new_size - old_size);
+        void *more = errno != EFAULT
+                         ? MAP_FAILED
+                         : mmap(end, growth, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (more != MAP_FAILED && more != end) /* a kernel before 4.17 took the flag for a hint */
+            munmap(more, growth);
+        if (more != end) {
+            os_unreserve(growth);
             return false;
         }
     }
-    os_account_map(new_size - old_size);
+    os_sample_peak();
     return true;
 }
 
 void *os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align)
 {
     /* Reserve an aligned target, then let the kernel move the page tables
-     * onto it: no copying, and the alignment survives. */
-    char *target = os_map_aligned(new_size, align);
-    if (target == NULL)
+     * onto it: no copying, and the alignment survives.  Only the growth
+     * is new to the total (and to the limit). */
+    size_t growth = new_size - old_size;
+    if (!os_reserve(growth))
         return NULL;
-    void *moved = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+    char *target = os_map_aligned_raw(new_size, align);
+    void *moved = target == NULL
+                      ? MAP_FAILED
+                      : mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
     if (moved == MAP_FAILED) {
-        os_unmap(target, new_size);
+        if (target != NULL)
+            munmap(target, new_size);
+        os_unreserve(growth);
         return NULL;
     }
-    /* The target's accounting now stands for the moved mapping. */
-    fetch_sub_relaxed(&os_mapped, old_size);
+    os_sample_peak();
     return moved;
+}
+
+static long os_futex(uint32_t *word, int op, uint32_t val)
+{
+    return syscall(SYS_futex, word, op | FUTEX_PRIVATE_FLAG, val, NULL, NULL, 0);
+}
+
+void os_account_cached(int64_t delta)
+{
+    /* Sequentially consistent against os_wait_cached_above: either the
+     * sleeper sees the new total, or this sees the sleeper. */
+    uint64_t now = fetch_add_seq_cst(&os_cached, (uint64_t)delta) + (uint64_t)delta;
+    if (delta > 0 && unlikely(load_seq_cst(&os_cached_sleeper) != 0) &&
+        now > load_relaxed(&os_cached_wake)) {
+        uint32_t one = 1;
+        /* One waker makes the system call; a free rarely gets here: only
+         * when the caches fill up again after the sleeper emptied them. */
+        if (cas_strong(&os_cached_sleeper, &one, 0, __ATOMIC_RELAXED))
+            os_futex(&os_cached_sleeper, FUTEX_WAKE, 1);
+    }
+}
+
+uint64_t os_cached_bytes(void) { return load_relaxed(&os_cached); }
+
+void os_wait_cached_above(uint64_t threshold)
+{
+    store_relaxed(&os_cached_wake, threshold);
+    exchange_seq_cst(&os_cached_sleeper, 1);
+    /* Returns at once when the word is no longer 1 (a waker cleared it);
+     * a signal or a spurious wake-up only costs one more look. */
+    while (load_seq_cst(&os_cached) <= threshold && load_relaxed(&os_cached_sleeper) != 0)
+        os_futex(&os_cached_sleeper, FUTEX_WAIT, 1);
+    store_relaxed(&os_cached_sleeper, 0);
 }
 
 void os_stats_read(struct os_stats *st)
@@ -210,4 +307,5 @@ void os_stats_read(struct os_stats *st)
     st->mapped = load_relaxed(&os_mapped);
     st->mapped_peak = load_relaxed(&os_mapped_peak);
     st->returned = load_relaxed(&os_returned);
+    st->cached = load_relaxed(&os_cached);
 }

@@ -35,8 +35,32 @@ void os_forget_mapped(size_t size);
 /* Unmaps what os_forget_mapped already took off the total. */
 void os_unmap_forgotten(void *p, size_t size);
 
+/* Limits on the mapped total, set at start-up (0: none).  A mapping
+ * that would take the total past `limit` fails (NULL, errno ENOMEM).
+ * One that would take it past `soft_mark` fails too while the caches
+ * above hold memory (os_cached_bytes() > 0): the caller gives theirs back
+ * and tries again with the mark ignored (os_ignore_soft_mark), so memory
+ * is never mapped past the mark while freed memory sits idle.  This
+ * layer only refuses; what to give back is decided above it. */
+void os_set_limits(uint64_t limit, uint64_t soft_mark);
+/* While on, the calling thread's mappings are not refused for the soft
+ * mark (only for the limit). */
+void os_ignore_soft_mark(bool on);
+uint64_t os_mapped_bytes(void);
+
+/* Freed memory kept mapped for reuse: the SuperSlab and large-block
+ * caches report here, as they change, the bytes they would give back if
+ * trimmed.  The soft mark above and the purge thread (which sleeps in
+ * os_wait_cached_above) go by the total. */
+void os_account_cached(int64_t delta);
+uint64_t os_cached_bytes(void);
+/* Sleeps until the cached total passes threshold (at once if it already
+ * has).  For one thread of the allocator's own; os_account_cached wakes
+ * it. */
+void os_wait_cached_above(uint64_t threshold);
+
 struct os_stats {
-    uint64_t mapped, mapped_peak, returned;
+    uint64_t mapped, mapped_peak, returned, cached;
 };
 void os_stats_read(struct os_stats *st);
 

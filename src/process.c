@@ -10,6 +10,7 @@
 #include "diag.h"
 #include "env.h"
 #include "heap.h"
+#include "large.h"
 #include "lock.h"
 #include "output.h"
 #include "superslab.h"
@@ -81,6 +82,7 @@ void process_init_slow(void)
     init_running_here = true;
     env_read = env_init();
     ss_set_cache_limit(env_settings.cache_bytes / SS_CACHE_SHARE);
+    large_set_cache_limit(env_settings.cache_bytes);
     heap_process_init();
     install_fault_reporter();
     store_release(&process_init_state, 2);
@@ -93,6 +95,8 @@ void process_init_slow(void)
 __attribute__((constructor)) static void process_ctor(void)
 {
     process_init();
-    if (!env_read && (env_read = env_init()))
+    if (!env_read && (env_read = env_init())) {
         ss_set_cache_limit(env_settings.cache_bytes / SS_CACHE_SHARE);
+        large_set_cache_limit(env_settings.cache_bytes);
+    }
 }

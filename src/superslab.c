@@ -17,6 +17,7 @@ static uint64_t ss_class_slabs[SIZE_CLASS_COUNT];
 static uint64_t ss_released_allocs[SIZE_CLASS_COUNT], ss_released_frees[SIZE_CLASS_COUNT];
 static uint64_t ss_released_requested;
 static size_t ss_dirty_bytes;                    /* free units not yet purged */
+static size_t ss_cached_bytes;                   /* what ss_trim would give back (ss_reclaimable) */
 static size_t ss_cache_limit = (size_t)64 << 20; /* HAKMEM_CACHE_MB / 2 */
 static uint64_t ss_decayed_ms;                   /* last ss_decay pass */
 
@@ -61,6 +62,26 @@ static void ss_move(struct superslab *ss, enum ss_list list)
     ss_list_push(ss, list);
 }
 
+/* What trimming would give back of ss: a cached SuperSlab is unmapped
+ * whole, another's dirty free units are purged. */
+static size_t ss_reclaimable(const struct superslab *ss)
+{
+    if (ss->h.list == SS_LIST_CACHE)
+        return SS_SIZE;
+    return (size_t)__builtin_popcount(ss->h.dirty_units & ss->h.free_units) << SLAB_UNIT_SHIFT;
+}
+
+/* ss's reclaimable bytes were `before` and may have changed: the total
+ * here and the one os_pages keeps of every cache follow. */
+static void ss_account_cached(const struct superslab *ss, size_t before)
+{
+    size_t after = ss_reclaimable(ss);
+    if (after != before) {
+        ss_cached_bytes += after - before;
+        os_account_cached((int64_t)after - (int64_t)before);
+    }
+}
+
 /* The unit bookkeeping of one SuperSlab, asserted in debug-guard builds
  * wherever it changes: unit 0 (the header) is never free, only free
  * units are dirty, and the list it is on matches its free units (a list
@@ -87,18 +108,21 @@ static void ss_assert_totals(void)
 {
 #ifdef HAKMEM_DEBUG_GUARDS
     uint64_t live = 0, cached = 0;
-    size_t dirty = 0;
+    size_t dirty = 0, reclaimable = 0;
     for (int l = SS_LIST_AVAIL; l <= SS_LIST_CACHE; l++)
         for (const struct superslab *ss = ss_lists[l]; ss != NULL; ss = ss->h.next) {
             ss_assert_units(ss);
             *(l == SS_LIST_CACHE ? &cached : &live) += 1;
             dirty += (size_t)__builtin_popcount(ss->h.dirty_units) << SLAB_UNIT_SHIFT;
+            reclaimable += ss_reclaimable(ss);
         }
-    DIAG_ASSERT(
-        live == ss_live_count && cached == ss_cached_count && dirty == ss_dirty_bytes,
-        "SuperSlab totals: %llu live, %llu cached, %zu dirty bytes; counted %llu, %llu, %zu",
-        (unsigned long long)live, (unsigned long long)cached, dirty,
-        (unsigned long long)ss_live_count, (unsigned long long)ss_cached_count, ss_dirty_bytes);
+    DIAG_ASSERT(live == ss_live_count && cached == ss_cached_count && dirty == ss_dirty_bytes &&
+                    reclaimable == ss_cached_bytes,
+                "SuperSlab totals: %llu live, %llu cached, %zu dirty, %zu reclaimable bytes; "
+                "counted %llu, %llu, %zu, %zu",
+                (unsigned long long)live, (unsigned long long)cached, dirty, reclaimable,
+                (unsigned long long)ss_live_count, (unsigned long long)ss_cached_count,
+                ss_dirty_bytes, ss_cached_bytes);
 #endif
 }
 
@@ -158,6 +182,7 @@ static struct superslab *ss_map_new(void)
 
 static void ss_purge_dirty(struct superslab *ss)
 {
+    size_t before = ss_reclaimable(ss);
     uint32_t dirty = ss->h.dirty_units & ss->h.free_units;
     while (dirty) {
         unsigned first = (unsigned)__builtin_ctz(dirty);
@@ -170,6 +195,7 @@ static void ss_purge_dirty(struct superslab *ss)
         ss->h.dirty_units &= ~bits;
         ss_dirty_bytes -= (size_t)len << SLAB_UNIT_SHIFT;
     }
+    ss_account_cached(ss, before);
 }
 
 /* Takes a cached SuperSlab off every list and out of the chunk map, so
@@ -177,6 +203,8 @@ static void ss_purge_dirty(struct superslab *ss)
  * unmaps it once it has dropped the lock (ss_unmap_doomed). */
 static void ss_forget_cached(struct superslab *ss, struct superslab **doomed)
 {
+    ss_cached_bytes -= SS_SIZE;
+    os_account_cached(-(int64_t)SS_SIZE);
     ss_list_remove(ss);
     ss_cached_count--;
     ss_dirty_bytes -= (size_t)__builtin_popcount(ss->h.dirty_units) << SLAB_UNIT_SHIFT;
@@ -200,24 +228,54 @@ static void ss_unmap_doomed(struct superslab *doomed)
 /* Returns what has been free for SS_IDLE_MS: cached SuperSlabs are
  * unmapped (by the caller, after the lock: see ss_forget_cached), the
  * free units of the others purged.  A SuperSlab's free units count as
- * idle from its latest release.  At most once per SS_IDLE_MS, so the
- * walk costs nothing per slab. */
-static void ss_decay(struct superslab **doomed)
+ * idle from its latest release.  *next_ms is lowered to when what stays
+ * will be idle.  Returns the bytes given back. */
+static size_t ss_decay_pass(uint64_t now, struct superslab **doomed, uint64_t *next_ms)
 {
-    uint64_t now = clock_now_ms();
-    if (now - ss_decayed_ms < SS_IDLE_MS || (ss_dirty_bytes == 0 && ss_cached_count == 0))
-        return;
+    size_t before = ss_cached_bytes;
     ss_decayed_ms = now;
     ss_assert_totals();
     struct superslab *ss, *next;
-    for (ss = ss_lists[SS_LIST_CACHE]; ss != NULL; ss = next) {
-        next = ss->h.next;
-        if ((uint32_t)now - ss->h.freed_ms >= SS_IDLE_MS)
-            ss_forget_cached(ss, doomed);
-    }
-    for (ss = ss_lists[SS_LIST_AVAIL]; ss != NULL && ss_dirty_bytes > 0; ss = ss->h.next)
-        if ((ss->h.dirty_units & ss->h.free_units) && (uint32_t)now - ss->h.freed_ms >= SS_IDLE_MS)
-            ss_purge_dirty(ss);
+    for (int l = SS_LIST_AVAIL; l <= SS_LIST_CACHE; l++)
+        for (ss = ss_lists[l]; ss != NULL && ss_cached_bytes > 0; ss = next) {
+            next = ss->h.next;
+            if (ss_reclaimable(ss) == 0)
+                continue;
+            uint32_t idle = (uint32_t)now - ss->h.freed_ms;
+            if (idle < SS_IDLE_MS) {
+                if (now + (SS_IDLE_MS - idle) < *next_ms)
+                    *next_ms = now + (SS_IDLE_MS - idle);
+            } else if (l == SS_LIST_CACHE) {
+                ss_forget_cached(ss, doomed);
+            } else {
+                ss_purge_dirty(ss);
+            }
+        }
+    return before - ss_cached_bytes;
+}
+
+/* The pass from the slab paths: at most once per SS_IDLE_MS, so the walk
+ * costs nothing per slab. */
+static void ss_decay(struct superslab **doomed)
+{
+    uint64_t now = clock_now_ms(), next = UINT64_MAX;
+    if (now - ss_decayed_ms < SS_IDLE_MS || ss_cached_bytes == 0)
+        return;
+    (void)ss_decay_pass(now, doomed, &next);
+}
+
+size_t ss_purge_idle(uint64_t *next_ms)
+{
+    struct superslab *doomed = NULL;
+    size_t returned = 0;
+    lock_acquire(SS_LOCK);
+    /* The clock read under the lock, as where freed_ms is written: no
+     * SuperSlab can then seem freed after now (and idle for ages). */
+    if (ss_cached_bytes > 0)
+        returned = ss_decay_pass(clock_now_ms(), &doomed, next_ms);
+    lock_release(SS_LOCK);
+    ss_unmap_doomed(doomed);
+    return returned;
 }
 
 struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hint)
@@ -236,6 +294,7 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
     ss = ss_find_avail(*hint, k, true, &unit);
     if (ss == NULL && (cached == NULL || ss_find_run(cached, k, true) == 0))
         ss = ss_find_avail(*hint, k, false, &unit);
+    size_t before = ss == NULL ? (cached ? SS_SIZE : 0) : ss_reclaimable(ss);
     if (ss == NULL && (ss = cached) != NULL) {
         ss_list_remove(ss);
         ss_cached_count--;
@@ -263,6 +322,7 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
         ss->h.dirty_units &= ~bits;
     }
     ss_move(ss, ss->h.free_units ? SS_LIST_AVAIL : SS_LIST_FULL);
+    ss_account_cached(ss, before);
     ss_assert_units(ss);
     ss_class_slabs[cls]++;
     slab_init(&ss->slabs[unit], (char *)ss + ((size_t)unit << SLAB_UNIT_SHIFT), cls, heap_id);
@@ -287,6 +347,7 @@ void ss_slab_release(struct slab *s)
     if (DIAG_GUARDS_ON || s->drained != 0)
         slab_check_empty(s);
     lock_acquire(SS_LOCK);
+    size_t before = ss_reclaimable(ss);
     DIAG_ASSERT(s->head == s && s->block_size != 0 && !(ss->h.free_units & bits),
                 "SuperSlab %p: release of units %#x, not a live slab (free units %#x)", (void *)ss,
                 bits, ss->h.free_units);
@@ -308,6 +369,7 @@ void ss_slab_release(struct slab *s)
     } else {
         ss_move(ss, SS_LIST_AVAIL);
     }
+    ss_account_cached(ss, before);
     ss_assert_units(ss);
     /* ss itself was freed just now: the decay leaves it alone. */
     ss_decay(&doomed);

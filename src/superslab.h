@@ -73,6 +73,10 @@ void ss_set_cache_limit(size_t bytes);
 /* Gives back now everything free: cached SuperSlabs are unmapped, the
  * resident free units of the others purged.  Returns the bytes. */
 size_t ss_trim(void);
+/* Gives back what has been free for a second (SS_IDLE_MS), as the slab
+ * paths do at most once a second; lowers *next_ms to when (clock_now_ms)
+ * what stays will have been.  Returns the bytes. */
+size_t ss_purge_idle(uint64_t *next_ms);
 
 struct ss_stats {
     uint64_t live, cached;
