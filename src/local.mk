@@ -17,6 +17,7 @@ src_layers = \
 	chunk_map \
 	os_pages \
 	lock \
+	cgroup \
 	diag \
 	env \
 	output \
@@ -29,7 +30,7 @@ noinst_LTLIBRARIES += src/libhakmem-core.la
 # By layer, bottom up.
 HAKMEM_CORE_SOURCES = \
 	src/internal.h src/output.c src/output.h src/env.c src/env.h \
-	src/diag.c src/diag.h src/lock.c src/lock.h \
+	src/diag.c src/diag.h src/cgroup.c src/cgroup.h src/lock.c src/lock.h \
 	src/os_pages.c src/os_pages.h \
 	src/chunk_map.c src/chunk_map.h \
 	src/size_class.c src/size_class.h \
