@@ -7,20 +7,44 @@
 #include "hakmem.h"
 #include "large.h"
 #include "process.h"
+#include "reclaim.h"
 
 #include <errno.h>
 #include <string.h>
 
 /* ---- shared slow paths -------------------------------------------------- */
 
+/* An allocation that failed for want of memory: trim, ask the handler,
+ * try again (reclaim_after_failure). */
+static COLD void *api_failed(enum reclaim_kind kind, size_t size, size_t align, bool zeroed,
+                             void *old)
+{
+    struct reclaim_request rq = {kind, size, align, zeroed, old};
+    return reclaim_after_failure(&rq);
+}
+
 NOINLINE void *api_alloc_slow(size_t size)
 {
     /* A thread's first allocation may be the process's first. */
     process_init();
-    return heap_alloc_slow(size);
+    void *p = heap_alloc_slow(size);
+    if (unlikely(p == NULL))
+        return api_failed(RECLAIM_SMALL, size, 0, false, NULL);
+    /* Done, and no lock held: where the purge thread may start. */
+    reclaim_thread_maybe_start();
+    return p;
 }
 
-NOINLINE void *api_alloc_large(size_t size) { return large_alloc(size, 0, false); }
+static void *api_large(size_t size, size_t align, bool zeroed)
+{
+    void *p = large_alloc(size, align, zeroed);
+    if (unlikely(p == NULL))
+        return api_failed(RECLAIM_LARGE, size, align, zeroed, NULL);
+    reclaim_thread_maybe_start();
+    return p;
+}
+
+NOINLINE void *api_alloc_large(size_t size) { return api_large(size, 0, false); }
 
 void api_free_large_or_invalid(void *p, const char *fn)
 {
@@ -40,10 +64,13 @@ void *api_calloc(size_t nmemb, size_t size)
         return NULL;
     }
     if (total > SIZE_CLASS_SMALL_MAX)
-        return large_alloc(total, 0, true); /* a fresh mapping: already zero */
+        return api_large(total, 0, true); /* a fresh mapping: already zero */
     void *p = api_alloc(total);
-    if (p != NULL)
+    if (p != NULL) {
         memset(p, 0, total);
+        if (unlikely(reclaim_starting_thread))
+            reclaim_note_own_block(p, total);
+    }
     return p;
 }
 
@@ -75,8 +102,13 @@ void *api_realloc(void *p, size_t size, const char *fn)
         if (size <= old && (old <= 64 || size > old / 4 + old / 8))
             return p;
     } else if (kind >= CHUNK_LARGE) {
-        if (size > SIZE_CLASS_SMALL_MAX)
-            return large_realloc(p, size);
+        if (size > SIZE_CLASS_SMALL_MAX) {
+            void *q = large_realloc(p, size);
+            if (unlikely(q == NULL))
+                return api_failed(RECLAIM_REALLOC, size, 0, false, p);
+            reclaim_thread_maybe_start();
+            return q;
+        }
         old = large_usable_size(p, fn);
     } else {
         diag_invalid_pointer(fn, p);
@@ -104,7 +136,7 @@ static void *aligned_alloc_checked(size_t alignment, size_t size)
             if (size_class_bytes[c] % alignment == 0)
                 return api_alloc(size_class_bytes[c]);
     }
-    return large_alloc(size, alignment, false);
+    return api_large(size, alignment, false);
 }
 
 void *api_aligned_alloc(size_t alignment, size_t size)
@@ -157,4 +189,8 @@ HAK_API int hak_posix_memalign(void **memptr, size_t alignment, size_t size)
 }
 HAK_API size_t hak_usable_size(const void *ptr) { return api_usable_size(ptr, "hak_usable_size"); }
 HAK_API unsigned hak_version(void) { return HAKMEM_VERSION; }
+HAK_API hak_oom_handler hak_set_oom_handler(hak_oom_handler handler, void *arg, void **old_arg)
+{
+    return reclaim_set_oom_handler(handler, arg, old_arg);
+}
 HAK_API const char *hak_version_string(void) { return PACKAGE_VERSION; }

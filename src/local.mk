@@ -10,6 +10,7 @@ src_layers = \
 	override,override_cxx \
 	api,stats,check \
 	process \
+	reclaim \
 	heap,large \
 	superslab \
 	slab \
@@ -37,6 +38,7 @@ HAKMEM_CORE_SOURCES = \
 	src/slab.c src/slab.h \
 	src/superslab.c src/superslab.h \
 	src/heap.c src/heap.h src/large.c src/large.h \
+	src/reclaim.c src/reclaim.h \
 	src/process.c src/process.h \
 	src/api.c src/api.h src/stats.c src/stats.h src/check.c \
 	src/override.c src/override_cxx.c
@@ -47,7 +49,9 @@ src_libhakmem_core_la_CFLAGS = $(AM_CFLAGS) $(HAKMEM_VISIBILITY_CFLAGS) $(HAKMEM
 lib_LTLIBRARIES += src/libhakmem.la
 src_libhakmem_la_SOURCES =
 src_libhakmem_la_LIBADD = src/libhakmem-core.la
+# -z nodelete: the purge thread runs the library's code until the process
+# ends, so it must never be unloaded.
 src_libhakmem_la_LDFLAGS = -version-info $(HAKMEM_LT_VERSION) -no-undefined \
-	$(HAKMEM_LIB_LDFLAGS) -Wl,--version-script=$(srcdir)/src/libhakmem.sym
+	$(HAKMEM_LIB_LDFLAGS) -Wl,--version-script=$(srcdir)/src/libhakmem.sym -Wl,-z,nodelete
 EXTRA_src_libhakmem_la_DEPENDENCIES = src/libhakmem.sym
 EXTRA_DIST += src/libhakmem.sym

@@ -9,6 +9,7 @@ struct lock lock_table[LOCK_COUNT] = {
     [LOCK_ABANDONED] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "abandoned"},
     [LOCK_SUPERSLAB] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "superslab"},
     [LOCK_LARGE] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "large"},
+    [LOCK_OOM] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "oom"},
 };
 
 COLD void lock_wait(struct lock *l)

@@ -21,6 +21,7 @@ enum lock_id {
     LOCK_ABANDONED, /* per-class lists of abandoned slabs */
     LOCK_SUPERSLAB, /* SuperSlab unit bitmaps and lists */
     LOCK_LARGE,     /* the cache of freed large mappings */
+    LOCK_OOM,       /* the out-of-memory handler and its argument */
     LOCK_COUNT
 };
 

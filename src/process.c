@@ -6,14 +6,14 @@
 
 #include "process.h"
 
+#include "cgroup.h"
 #include "chunk_map.h"
 #include "diag.h"
 #include "env.h"
 #include "heap.h"
-#include "large.h"
 #include "lock.h"
 #include "output.h"
-#include "superslab.h"
+#include "reclaim.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -31,6 +31,7 @@ static void atfork_child(void)
 {
     lock_all_postfork_child();
     heap_fork_child();
+    reclaim_fork_child();
 }
 
 #ifdef HAKMEM_DEBUG_GUARDS
@@ -81,8 +82,8 @@ void process_init_slow(void)
     }
     init_running_here = true;
     env_read = env_init();
-    ss_set_cache_limit(env_settings.cache_bytes / SS_CACHE_SHARE);
-    large_set_cache_limit(env_settings.cache_bytes);
+    cgroup_read();
+    reclaim_configure();
     heap_process_init();
     install_fault_reporter();
     store_release(&process_init_state, 2);
@@ -95,8 +96,6 @@ void process_init_slow(void)
 __attribute__((constructor)) static void process_ctor(void)
 {
     process_init();
-    if (!env_read && (env_read = env_init())) {
-        ss_set_cache_limit(env_settings.cache_bytes / SS_CACHE_SHARE);
-        large_set_cache_limit(env_settings.cache_bytes);
-    }
+    if (!env_read && (env_read = env_init()))
+        reclaim_configure();
 }

@@ -5,6 +5,7 @@
 
 #include "stats.h"
 
+#include "cgroup.h"
 #include "diag.h"
 #include "env.h"
 #include "hakmem.h"
@@ -13,6 +14,7 @@
 #include "lock.h"
 #include "os_pages.h"
 #include "output.h"
+#include "reclaim.h"
 #include "superslab.h"
 
 #include <errno.h>
@@ -57,10 +59,14 @@ void stats_collect(struct hak_stats *st)
      * caller's LOCK_STATS serialises. */
     static struct heap_totals t;
     static struct ss_stats ss;
+    static struct reclaim_stats rc;
     struct os_stats os;
     struct large_stats lg;
 
     memset(st, 0, sizeof *st);
+    /* Before the slabs: a block of our own noted in between then counts
+     * as the program's for this once, never twice as ours. */
+    reclaim_stats_read(&rc);
     heap_totals_read(&t);
     ss_stats_read(&ss);
     os_stats_read(&os);
@@ -72,7 +78,10 @@ void stats_collect(struct hak_stats *st)
     int64_t small_in_use = 0;
     for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++) {
         st->classes[c].block_size = size_class_bytes[c];
-        uint64_t allocs = ss.class_allocs[c], frees = ss.class_frees[c] + t.frees[c];
+        /* Blocks the C library allocated for our own thread are not the
+         * program's (reclaim_note_own_block). */
+        uint64_t allocs = ss.class_allocs[c] - rc.own_allocs[c];
+        uint64_t frees = ss.class_frees[c] + t.frees[c];
         st->classes[c].allocs = allocs;
         st->classes[c].frees = frees;
         st->classes[c].slabs = ss.class_slabs[c];
@@ -85,7 +94,7 @@ void stats_collect(struct hak_stats *st)
     if (in_use < 0) /* counters of two threads read at slightly different times */
         in_use = 0;
     peak_update(in_use);
-    st->bytes_requested = ss.requested + lg.requested;
+    st->bytes_requested = ss.requested + lg.requested - rc.own_requested;
     st->bytes_in_use = (uint64_t)in_use;
     st->bytes_in_use_peak = (uint64_t)load_relaxed(&in_use_peak);
     st->bytes_mapped = os.mapped;
@@ -104,6 +113,14 @@ void stats_collect(struct hak_stats *st)
     st->large_bytes = lg.bytes;
     st->threads_live = t.threads_live;
     st->threads_exited = t.threads_exited;
+    st->bytes_cached = os.cached;
+    st->cache_limit = rc.cache_limit;
+    st->bytes_purged_idle = rc.purged;
+    st->mapped_limit = rc.limit;
+    st->cgroup_limit = cgroup_limits.max;
+    st->cgroup_soft_limit = cgroup_limits.high;
+    st->allocs_failed = rc.failed;
+    st->oom_handler_calls = rc.handler_calls;
     st->nlocks = LOCK_COUNT;
     for (unsigned i = 0; i < LOCK_COUNT; i++) {
         strncpy(st->locks[i].name, lock_table[i].name, sizeof st->locks[i].name - 1);
@@ -161,6 +178,14 @@ static const struct stats_field {
     STATS_FIELD(large_bytes, "large bytes mapped"),
     STATS_FIELD(threads_live, "threads live"),
     STATS_FIELD(threads_exited, "threads exited"),
+    STATS_FIELD(bytes_cached, "bytes cached"),
+    STATS_FIELD(cache_limit, "cache limit"),
+    STATS_FIELD(bytes_purged_idle, "bytes purged when idle"),
+    STATS_FIELD(mapped_limit, "mapping limit"),
+    STATS_FIELD(cgroup_limit, "cgroup limit"),
+    STATS_FIELD(cgroup_soft_limit, "cgroup soft limit"),
+    STATS_FIELD(allocs_failed, "allocations failed"),
+    STATS_FIELD(oom_handler_calls, "oom handler calls"),
 #undef STATS_FIELD
 };
 #define STATS_FIELD_COUNT (sizeof stats_fields / sizeof stats_fields[0])
