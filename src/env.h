@@ -31,7 +31,7 @@ bool env_init(void);
 /* Opens a file of the system read-only (O_CLOEXEC), for the few read at
  * start-up without allocating; -1 with errno on failure.  The test-only
  * library variant built with HAKMEM_TEST_ROOT opens path under that
- * directory instead (tests/operator/local.mk), so that tests can give it
+ * directory instead (tests/unit/local.mk), so that tests can give it
  * a settings file and a cgroup tree of their own; no build a user runs
  * reads anything but the real path. */
 int env_open_file(const char *path);

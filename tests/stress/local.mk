@@ -95,6 +95,15 @@ tests_stress_rss_return_CFLAGS = $(test_cflags)
 tests_stress_rss_return_LDFLAGS = $(test_ldflags)
 tests_stress_rss_return_LDADD = src/libhakmem.la
 TESTS += tests/stress/fork_threads tests/stress/rss_return
+## ... also while the process idles: idle-return.sh runs idle_return with
+## the purge thread and with HAKMEM_BACKGROUND=0.
+check_PROGRAMS += tests/stress/idle_return
+tests_stress_idle_return_SOURCES = tests/stress/idle_return.c tests/test_util.h
+tests_stress_idle_return_CFLAGS = $(test_cflags)
+tests_stress_idle_return_LDFLAGS = $(test_ldflags)
+tests_stress_idle_return_LDADD = src/libhakmem.la
+TESTS += tests/stress/idle-return.sh
+EXTRA_DIST += tests/stress/idle-return.sh
 
 ## memory_return runs under LD_PRELOAD and without: linked with no hakmem.
 check_PROGRAMS += tests/stress/memory_return

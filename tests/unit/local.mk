@@ -2,8 +2,8 @@
 ## Makefile.am: the check programs (one area of the API each; built only
 ## with the check framework), and the scripts that check one property of
 ## the library, in seconds and without load: its exported symbols, its
-## debug strings, the environment variables it reads, the layer order of
-## its sources.
+## debug strings, the environment variables and files it reads, the layer
+## order of its sources.
 
 unit_cflags = $(AM_CFLAGS) $(CHECK_CFLAGS) -fno-builtin
 unit_ldadd = src/libhakmem.la $(CHECK_LIBS)
@@ -39,6 +39,14 @@ tests_unit_check_large_cache_CFLAGS = $(unit_cflags)
 tests_unit_check_large_cache_LDFLAGS = $(AM_LDFLAGS) -no-install
 tests_unit_check_large_cache_LDADD = src/libhakmem-core.la $(CHECK_LIBS)
 
+## HAKMEM_LIMIT_MB and hak_set_oom_handler: runs itself again with the
+## limit set, each test in a process of its own.
+check_PROGRAMS += tests/unit/check_limit
+TESTS += tests/unit/check_limit
+tests_unit_check_limit_SOURCES = tests/unit/check_limit.c $(unit_headers)
+tests_unit_check_limit_CFLAGS = $(unit_cflags) -pthread
+tests_unit_check_limit_LDADD = $(unit_ldadd)
+
 if OVERRIDE
 ## plain malloc & co. are hakmem's only in the override build
 check_PROGRAMS += tests/unit/check_override
@@ -57,14 +65,35 @@ check_PROGRAMS += tests/unit/env_child
 tests_unit_env_child_SOURCES = tests/unit/env_child.c
 tests_unit_env_child_LDADD = src/libhakmem.la
 
+## settings.sh runs settings_child, linked with libhakmem-testroot.la: the
+## library sources built with HAKMEM_TEST_ROOT, so that every file it
+## reads at start-up (/etc/hakmem.conf, /proc/self/cgroup and mountinfo,
+## the cgroup's limit files) is opened under ./test-root instead, where
+## the test puts a settings file and a cgroup tree of its own.  No library
+## a user gets reads anything but the real files, and no environment
+## variable can redirect them.
+check_LTLIBRARIES += tests/unit/libhakmem-testroot.la
+tests_unit_libhakmem_testroot_la_SOURCES = $(HAKMEM_CORE_SOURCES)
+tests_unit_libhakmem_testroot_la_CPPFLAGS = $(AM_CPPFLAGS) -DHAKMEM_BUILDING_LIBRARY \
+	-DHAKMEM_TEST_ROOT='"test-root"'
+tests_unit_libhakmem_testroot_la_CFLAGS = $(AM_CFLAGS) $(HAKMEM_VISIBILITY_CFLAGS) \
+	$(HAKMEM_LIB_CFLAGS)
+check_PROGRAMS += tests/unit/settings_child
+tests_unit_settings_child_SOURCES = tests/unit/settings_child.c tests/test_util.h
+tests_unit_settings_child_CFLAGS = $(test_cflags)
+tests_unit_settings_child_LDFLAGS = $(test_ldflags)
+tests_unit_settings_child_LDADD = tests/unit/libhakmem-testroot.la
+
 TESTS += \
 	tests/unit/exported-symbols.sh \
 	tests/unit/debug-strings.sh \
 	tests/unit/stats-env.sh \
+	tests/unit/settings.sh \
 	tests/unit/layers.sh
 EXTRA_DIST += \
 	tests/unit/exported-symbols.sh \
 	tests/unit/exported-symbols.txt \
 	tests/unit/debug-strings.sh \
 	tests/unit/stats-env.sh \
+	tests/unit/settings.sh \
 	tests/unit/layers.sh
