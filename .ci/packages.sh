@@ -203,6 +203,8 @@ else
         bash -c 'man -w 7 hakmem | grep -q "/man7/hakmem\.7"'
     check "man -w 1 hakmem finds the command's page" \
         bash -c 'man -w 1 hakmem | grep -q "/man1/hakmem\.1"'
+    check "man -w 5 hakmem.conf finds the settings file's page" \
+        bash -c 'man -w 5 hakmem.conf | grep -q "/man5/hakmem\.conf\.5"'
     check "man hak_malloc renders" \
         bash -c 'MANWIDTH=80 man hak_malloc 2>&1 | grep -q "hak_posix_memalign"'
 fi
@@ -240,6 +242,11 @@ only_library() { # libhakmem1 ships the shared library and its docs only
     return "$extra"
 }
 check "libhakmem1 holds only the library" only_library
+# The settings file is the administrator's: no package ships it, the
+# library package installs a commented example (issue 16).
+check "libhakmem1 installs the example hakmem.conf, not /etc/hakmem.conf" \
+    bash -c 'dpkg-query -L libhakmem1 | grep -qx "/usr/share/doc/libhakmem1/examples/hakmem.conf" &&
+        ! dpkg-query -L libhakmem1 libhakmem-dev hakmem-tools | grep -q "^/etc/"'
 
 printf '\npackages: %d passed, %d failed\n' "$checks_passed" "$checks_failed"
 [ "$checks_failed" -eq 0 ]
