@@ -24,7 +24,7 @@ bench_programs = \
 	bench/churn$(EXEEXT) bench/large$(EXEEXT) bench/pair$(EXEEXT) \
 	bench/larson_cxx$(EXEEXT) bench/batch$(EXEEXT) bench/xchurn$(EXEEXT) \
 	bench/bursts$(EXEEXT) bench/leak$(EXEEXT) \
-	bench/rss_run$(EXEEXT)
+	bench/rss_run$(EXEEXT) bench/idle_return$(EXEEXT)
 noinst_PROGRAMS += $(bench_programs)
 
 bench_larson_SOURCES = bench/larson.c bench/bench_common.h
@@ -63,6 +63,9 @@ bench_bursts_LDFLAGS = $(bench_link_flags)
 bench_leak_SOURCES = bench/leak.c bench/bench_common.h
 bench_leak_CFLAGS = $(bench_compile_flags)
 bench_leak_LDFLAGS = $(bench_link_flags)
+bench_idle_return_SOURCES = bench/idle_return.c bench/bench_common.h
+bench_idle_return_CFLAGS = $(bench_compile_flags)
+bench_idle_return_LDFLAGS = $(bench_link_flags)
 bench_rss_run_SOURCES = bench/rss_run.c
 bench_rss_run_CFLAGS = $(bench_compile_flags)
 bench_rss_run_LDFLAGS = $(bench_link_flags)
@@ -81,8 +84,11 @@ bench-quick: src/libhakmem.la $(bench_programs)
 	$(BENCH_RUN) --quick $(BENCH_FLAGS)
 bench-scaling: src/libhakmem.la $(bench_programs)
 	$(BENCH_RUN) --scaling --no-suite $(BENCH_FLAGS)
-.PHONY: bench bench-quick bench-scaling
+bench-idle: src/libhakmem.la $(bench_programs)
+	$(BENCH_RUN) --idle-return --no-suite $(BENCH_FLAGS)
+.PHONY: bench bench-quick bench-scaling bench-idle
 
 CLEANFILES += bench-results.txt bench-results.csv bench-ratios.png \
 	bench-raw.txt bench-scaling.txt bench-scaling.csv bench-scaling.png \
-	bench-scaling-raw.txt bench-locks.txt
+	bench-scaling-raw.txt bench-locks.txt bench-idle.txt bench-idle.csv \
+	bench-idle.png bench-idle-raw.txt
