@@ -17,9 +17,10 @@
  * with none of our locks held; a nested allocation (pthread_create's own)
  * finds it starting and goes on.  And since a program may free its memory
  * and never allocate again, the thread is started before it is needed:
- * by the first such allocation with more than RECLAIM_START_MAPPED mapped,
- * the least the caches must have come from before they can hold a few
- * MiB.  Smaller programs never get one. */
+ * by the first such allocation with more than RECLAIM_START_MAPPED mapped
+ * (the least the caches must have come from before they can hold a few
+ * MiB) or more than RECLAIM_WAKE_CACHED in the caches.  Smaller programs
+ * never get one. */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -46,6 +47,10 @@ __thread bool reclaim_starting_thread __attribute__((tls_model("initial-exec")))
 static uint32_t reclaim_own_allocs[SIZE_CLASS_COUNT];
 static uint64_t reclaim_own_requested;
 static uint64_t reclaim_cache_limit = (uint64_t)128 << 20, reclaim_limit, reclaim_soft_mark;
+/* The thread starts once more than this is mapped (or the caches hold
+ * more than RECLAIM_WAKE_CACHED); a fork child counts from what it
+ * inherited. */
+static uint64_t reclaim_start_mark = RECLAIM_START_MAPPED;
 
 /* A pass at most this often while the caches hold memory: each walks the
  * SuperSlab lists under their lock.  What became free is back within a
@@ -116,7 +121,8 @@ static void *reclaim_thread_main(void *arg)
 void reclaim_thread_start(void)
 {
     uint32_t expect = RECLAIM_NOT_STARTED;
-    if (os_mapped_bytes() <= RECLAIM_START_MAPPED ||
+    if ((os_mapped_bytes() <= load_relaxed(&reclaim_start_mark) &&
+         os_cached_bytes() <= RECLAIM_WAKE_CACHED) ||
         !cas_strong(&reclaim_state, &expect, RECLAIM_STARTING, __ATOMIC_ACQ_REL))
         return;
     int saved_errno = errno;
@@ -252,8 +258,15 @@ COLD void *reclaim_after_failure(const struct reclaim_request *rq)
 
 void reclaim_fork_child(void)
 {
-    if (load_relaxed(&reclaim_state) != RECLAIM_OFF)
-        store_relaxed(&reclaim_state, RECLAIM_NOT_STARTED);
+    if (load_relaxed(&reclaim_state) == RECLAIM_OFF)
+        return;
+    /* The child needs a thread once it maps 8 MiB of its own, or frees
+     * enough to fill the caches, not merely for being as large as its
+     * parent: a child that execs or exits soon never starts one.
+     * ThreadSanitizer ends a process that starts a thread after a
+     * multi-threaded fork, so its builds leave the child without. */
+    store_relaxed(&reclaim_start_mark, os_mapped_bytes() + RECLAIM_START_MAPPED);
+    store_relaxed(&reclaim_state, TSAN_BUILD ? RECLAIM_OFF : RECLAIM_NOT_STARTED);
 }
 
 void reclaim_stats_read(struct reclaim_stats *st)

@@ -14,8 +14,10 @@
 #include "size_class.h"
 
 /* The purge thread is started by the first allocation slow path that
- * finds more than this mapped: only then can the caches ever hold more
- * than a few MiB.  (An allocation, never a free: see reclaim.c.) */
+ * finds more than this mapped (a fork child: more than it inherited),
+ * or more than RECLAIM_WAKE_CACHED in the caches: before that, the
+ * caches cannot hold more than a few MiB.  (An allocation, never a
+ * free: see reclaim.c.) */
 #define RECLAIM_START_MAPPED ((uint64_t)8 << 20)
 /* Once the caches are empty it sleeps, with no timer, until frees take
  * them past this. */
@@ -81,7 +83,8 @@ typedef int reclaim_oom_handler(size_t size, void *arg);
 reclaim_oom_handler *reclaim_set_oom_handler(reclaim_oom_handler *fn, void *arg, void **old_arg);
 
 /* fork() child: the purge thread did not survive; the child starts its
- * own when an allocation of its own finds one is due. */
+ * own once it has mapped 8 MiB more than it inherited, or its caches
+ * hold more than 4 MiB (never under ThreadSanitizer). */
 void reclaim_fork_child(void);
 
 struct reclaim_stats {
