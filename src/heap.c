@@ -535,11 +535,16 @@ void heap_slab_emptied(struct slab *s)
      * allocates and frees in bursts finds its slabs, carved, at the next
      * burst. */
     if (current ? s->block_size <= HEAP_CURRENT_KEEP_BLOCK
-                : (size_t)h->owned_count[s->cls] * span <= HEAP_OWNED_KEEP_BYTES)
+                : (size_t)h->owned_count[s->cls] * span <= HEAP_OWNED_KEEP_BYTES) {
+        if (unlikely(s->inherited))
+            slab_forget_inherited(s);
         return;
+    }
     h->busy = 1;
     if (current) {
         if (heap_keep_empty(h, s)) {
+            if (unlikely(s->inherited))
+                slab_forget_inherited(s);
             h->busy = 0;
             return;
         }

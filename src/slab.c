@@ -4,6 +4,7 @@
 
 #include "slab.h"
 
+#include "os_pages.h"
 #include "size_class.h"
 
 #include <string.h>
@@ -149,6 +150,7 @@ void slab_init(struct slab *s, char *start, unsigned cls, uint64_t heap_id)
     s->cls = (uint8_t)cls;
     s->units = (uint8_t)k;
     s->listed = 0;
+    s->inherited = 0;
     s->free = NULL;
     s->carved = s->start;
     store_relaxed(&s->carved_limit, 0);
@@ -159,6 +161,20 @@ void slab_init(struct slab *s, char *start, unsigned cls, uint64_t heap_id)
     store_relaxed(&s->remote, 0);
     store_relaxed(&s->owner, heap_id);
     store_relaxed(&s->head, s);
+}
+
+void slab_forget_inherited(struct slab *s)
+{
+    DIAG_ASSERT(s->used == 0, "slab %p forgotten with %u blocks out", (void *)s, s->used);
+    size_t span = (size_t)s->units << SLAB_UNIT_SHIFT;
+    s->inherited = 0;
+    if (s->units == 1 || (size_t)(s->carved - s->start) > span / 4)
+        return;
+    s->free = NULL;
+    s->free_count = 0;
+    s->carved = s->start;
+    store_relaxed(&s->carved_limit, 0);
+    os_purge(s->start + OS_PAGE_SIZE, span - OS_PAGE_SIZE);
 }
 
 void slab_clear(struct slab *s)

@@ -317,7 +317,8 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
                 "SuperSlab %p: units %#x taken, not all free (%#x)", (void *)ss, bits,
                 ss->h.free_units);
     ss->h.free_units &= ~bits;
-    if (ss->h.dirty_units & bits) {
+    bool inherited = (ss->h.dirty_units & bits) != 0;
+    if (inherited) {
         ss_dirty_bytes -= (size_t)__builtin_popcount(ss->h.dirty_units & bits) << SLAB_UNIT_SHIFT;
         ss->h.dirty_units &= ~bits;
     }
@@ -326,6 +327,7 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
     ss_assert_units(ss);
     ss_class_slabs[cls]++;
     slab_init(&ss->slabs[unit], (char *)ss + ((size_t)unit << SLAB_UNIT_SHIFT), cls, heap_id);
+    ss->slabs[unit].inherited = inherited;
     *hint = ss;
     lock_release(SS_LOCK);
     ss_unmap_doomed(doomed);
