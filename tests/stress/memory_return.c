@@ -12,8 +12,8 @@
  *                     again, so only what the freeing thread gives back
  *                     can bring A down.
  *   waiters           32 threads each allocate a little (20 blocks of 4 KiB
- *                     to 1 MiB, written), free it, and wait: "waiting_kb W"
- *                     with all of them still alive. */
+ *                     to 1 MiB, written), free it, and wait 2 s: "waiting_kb
+ *                     W" with all of them still alive. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
@@ -104,7 +104,7 @@ static int waiters(void)
         if (pthread_create(&t[i], NULL, waiter, (void *)(i + 1)) != 0)
             test_fail("pthread_create failed");
     pthread_barrier_wait(&waiters_ready);
-    sleep(1);
+    sleep(2);
     printf("waiting_kb %zu\n", test_rss_bytes() >> 10);
     pthread_barrier_wait(&waiters_done);
     for (int i = 0; i < WAITERS; i++)

@@ -582,6 +582,7 @@ static void do_key_in_data(void *arg)
     hak_free(remote); /* another thread's free */
     for (int i = 1; i < 512; i += 2)
         hak_free(blocks[i]);
+    owner_exit(&o);
     if (hak_check() != 0)
         _exit(4);
     fprintf(stderr, "returned\n");
