@@ -121,7 +121,7 @@ static void heap_abandon_slab(struct slab *s, uint64_t self)
     if (DIAG_GUARDS_ON)
         slab_assert_free_list(s);
     if (s->used == 0) {
-        ss_slab_release(s);
+        ss_slab_release(s, self);
         return;
     }
     lock_acquire(ABANDONED_LOCK);
@@ -133,7 +133,7 @@ static void heap_abandon_slab(struct slab *s, uint64_t self)
         if (s->used == 0) {
             abandoned_unlink(s);
             lock_release(ABANDONED_LOCK);
-            ss_slab_release(s);
+            ss_slab_release(s, self);
             return;
         }
     }
@@ -207,7 +207,7 @@ static void heap_repark(struct heap *h, struct slab *s)
         heap_drain(h, s);
         if (s->used == 0) {
             store_relaxed(&s->owner, 0);
-            ss_slab_release(s);
+            ss_slab_release(s, h->id);
             return;
         }
         if (DIAG_GUARDS_ON)
@@ -519,7 +519,7 @@ static bool heap_keep_empty(struct heap *h, struct slab *s)
     if (last != NULL && h->current[last->cls] == last && last->used == 0) {
         heap_set_current(h, last->cls, &sentinel_slab);
         store_relaxed(&last->owner, 0);
-        ss_slab_release(last);
+        ss_slab_release(last, h->id);
     }
     return true;
 }
@@ -553,7 +553,7 @@ void heap_slab_emptied(struct slab *s)
         ring_unlink(h, s);
     }
     store_relaxed(&s->owner, 0);
-    ss_slab_release(s);
+    ss_slab_release(s, h->id);
     h->busy = 0;
 }
 
@@ -566,7 +566,7 @@ static size_t heap_release_if_empty(struct heap *h, struct slab *s)
         return 0;
     size_t bytes = (size_t)s->units << SLAB_UNIT_SHIFT;
     store_relaxed(&s->owner, 0);
-    ss_slab_release(s);
+    ss_slab_release(s, h->id);
     return bytes;
 }
 
@@ -675,7 +675,7 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn)
         slab_assert_free_list(s);
     if (s->used == 0) {
         store_relaxed(&s->owner, 0);
-        ss_slab_release(s);
+        ss_slab_release(s, h->id);
     } else {
         /* A thread that does not allocate this class only ever drains
          * slabs of it here: it keeps a few, and gives the oldest back. */

@@ -177,10 +177,12 @@ void slab_forget_inherited(struct slab *s)
     os_purge(s->start + OS_PAGE_SIZE, span - OS_PAGE_SIZE);
 }
 
-void slab_clear(struct slab *s)
+void slab_clear(struct slab *s, uint64_t releaser)
 {
-    for (unsigned i = 0, k = s->units; i < k; i++)
+    for (unsigned i = 0, k = s->units; i < k; i++) {
         slab_init_free_unit(&s[i]);
+        s[i].released_by = releaser;
+    }
 }
 
 uint32_t slab_free_list_length(const struct slab *s, void **bad)

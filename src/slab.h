@@ -52,7 +52,7 @@ struct slab {
     uint8_t cls;
     uint8_t units;  /* length of the slab in units */
     uint8_t listed; /* on an abandoned list (guarded by that list's lock) */
-    /* Set up on units whose pages an earlier slab left resident: see
+    /* Set up on units whose pages another heap's slab left resident: see
      * slab_forget_inherited.  Written by the SuperSlab lock's holder at
      * set-up, then by the owner. */
     uint8_t inherited;
@@ -77,6 +77,8 @@ struct slab {
 
     /* The remote word (see SLAB_REMOTE_ONE), written by other threads. */
     uintptr_t remote ALIGNED(CACHELINE);
+    /* Of a free unit: the heap whose slab used it last (SuperSlab lock). */
+    uint64_t released_by;
 } ALIGNED(4 * CACHELINE); /* a power of two: slab_of() indexes by shifting */
 
 _Static_assert(sizeof(struct slab) == (size_t)1 << SLAB_META_SHIFT, "SLAB_META_SHIFT");
@@ -87,19 +89,19 @@ void slab_init_free_unit(struct slab *u);
  * heap_id: s and the size_class_units[cls] - 1 unit entries after it
  * (SuperSlab lock held). */
 void slab_init(struct slab *s, char *start, unsigned cls, uint64_t heap_id);
-/* Owner only, s empty (used 0) and set up on resident pages of an earlier
- * slab.  When s spans several units and carved little of itself (a
- * quarter at most), it was
- * barely used: it is uncarved and its pages go back but the first, so
- * that a thread that keeps s empty (the next allocation of the class
- * wants it) does not keep memory it never used.  A slab that carved more
- * is being filled again and keeps its pages.  Once: what s touches from
- * now on is its own. */
+/* Owner only, s empty (used 0) and set up on resident pages that another
+ * heap's slab left.  When s spans several units and carved at most a
+ * quarter of itself, it was barely used: it is uncarved and its pages go
+ * back but the first, so that a thread that keeps s empty (the next
+ * allocation of the class wants it) does not keep memory it never used.
+ * A slab that carved more is being filled again and keeps its pages.
+ * Once: what s touches from now on is its own. */
 void slab_forget_inherited(struct slab *s);
 
 /* Clears the metadata of the empty slab s and of its other units, so
- * that no pointer into them passes as a block (SuperSlab lock held). */
-void slab_clear(struct slab *s);
+ * that no pointer into them passes as a block, and notes in each unit
+ * the heap that used it last (SuperSlab lock held). */
+void slab_clear(struct slab *s, uint64_t releaser);
 
 /* The count equation of a slab, from its owner's view:
  *     used + (free list length) == (blocks carved)

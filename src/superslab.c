@@ -317,8 +317,12 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
                 "SuperSlab %p: units %#x taken, not all free (%#x)", (void *)ss, bits,
                 ss->h.free_units);
     ss->h.free_units &= ~bits;
-    bool inherited = (ss->h.dirty_units & bits) != 0;
-    if (inherited) {
+    /* Resident pages another heap's slab left: see slab_forget_inherited. */
+    bool inherited = false;
+    for (unsigned i = 0; i < k; i++)
+        if ((ss->h.dirty_units >> (unit + i)) & 1u && ss->slabs[unit + i].released_by != heap_id)
+            inherited = true;
+    if (ss->h.dirty_units & bits) {
         ss_dirty_bytes -= (size_t)__builtin_popcount(ss->h.dirty_units & bits) << SLAB_UNIT_SHIFT;
         ss->h.dirty_units &= ~bits;
     }
@@ -334,7 +338,7 @@ struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hi
     return &ss->slabs[unit];
 }
 
-void ss_slab_release(struct slab *s)
+void ss_slab_release(struct slab *s, uint64_t releaser)
 {
     struct superslab *ss = ss_of(s);
     unsigned unit = (unsigned)(s - ss->slabs);
@@ -357,7 +361,7 @@ void ss_slab_release(struct slab *s)
     ss_released_allocs[s->cls] += s->allocs;
     ss_released_frees[s->cls] += s->allocs - s->drained; /* used is 0 */
     ss_released_requested += s->requested;
-    slab_clear(s);
+    slab_clear(s, releaser);
     ss->h.free_units |= bits;
     ss->h.dirty_units |= bits;
     ss->h.freed_ms = (uint32_t)clock_now_ms();

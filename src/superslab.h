@@ -59,8 +59,9 @@ ALWAYS_INLINE struct slab *slab_of(const void *p)
 /* Carves a fresh slab of class cls owned by heap_id; NULL when out of
  * memory.  `hint` is the heap's preferred SuperSlab, updated. */
 struct slab *ss_slab_alloc(unsigned cls, uint64_t heap_id, struct superslab **hint);
-/* Gives the units of an empty slab back to its SuperSlab. */
-void ss_slab_release(struct slab *s);
+/* Gives the units of an empty slab back to its SuperSlab; releaser is
+ * the id of the heap that owned it last (0: none). */
+void ss_slab_release(struct slab *s, uint64_t releaser);
 
 /* Limit of free-but-dirty bytes kept before pages go back to the OS: this
  * share of HAKMEM_CACHE_MB, in addition to the large-block cache.  A
