@@ -19,6 +19,7 @@ dist_man_MANS += \
 	man/hak_stats_print_json.3 \
 	man/hak_set_oom_handler.3 \
 	man/hakmem.conf.5 \
+	man/hak_trim.3 \
 	man/hakmem.7
 
 # mandoc, groff (as lintian runs it) and lexgrog over every page; skipped

@@ -41,6 +41,10 @@ static void *api_large(size_t size, size_t align, bool zeroed)
     if (unlikely(p == NULL))
         return api_failed(RECLAIM_LARGE, size, align, zeroed, NULL);
     reclaim_thread_maybe_start();
+    /* Filled for mallopt(M_PERTURB) as the heap fills its own blocks
+     * (calloc's, fresh and zero, is not). */
+    if (!zeroed)
+        heap_perturb_new_block(p, size);
     return p;
 }
 

@@ -30,6 +30,18 @@ __thread struct heap_thread heap_me
  * destructors ran (__libc_thread_freeres) must not set up a heap that no
  * destructor would ever retire. */
 static __thread bool tls_heap_retired __attribute__((tls_model("initial-exec")));
+/* While the thread perturbs (heap_perturb_byte), heap_me is heap_empty's
+ * and the thread's own heap is set aside here; NULL otherwise. */
+static __thread struct heap *tls_heap_set_aside __attribute__((tls_model("initial-exec")));
+
+int heap_perturb_byte;
+
+/* The calling thread's heap, &heap_empty when it has none. */
+static struct heap *heap_self(void)
+{
+    struct heap *h = tls_heap_set_aside;
+    return h != NULL ? h : heap_me.heap;
+}
 
 /* Slabs whose owner thread exited, per class (LOCK_ABANDONED), and
  * how many there are, readable without the lock. */
@@ -401,6 +413,7 @@ void heap_thread_exit(void *arg)
      * the empty heap (and re-register the key if they need a heap). */
     heap_me.heap = &heap_empty;
     heap_me.id = heap_empty.id;
+    tls_heap_set_aside = NULL;
     tls_heap_retired = true;
     h->busy = 1;
     heap_retire(h);
@@ -425,7 +438,7 @@ void heap_fork_child(void)
      * up on their behalf, unless their thread was in a slow path editing
      * its lists: that heap is left alone, its memory lost to the child but
      * nothing corrupted. */
-    struct heap *self = heap_me.heap, *h, *next;
+    struct heap *self = heap_self(), *h, *next;
     for (h = heaps_live; h != NULL; h = next) {
         next = h->reg_next;
         if (h != self && !h->busy && heap_recount(h))
@@ -455,7 +468,29 @@ static COLD void *heap_alloc_after_exit(size_t size, unsigned cls)
     }
     if (b == NULL)
         errno = ENOMEM;
+    heap_perturb_new_block(b, size);
     return b;
+}
+
+/* Starts or stops the calling thread's perturbing, whose heap is h, as
+ * heap_perturb_byte says; returns the byte. */
+static int heap_perturb_follow(struct heap *h)
+{
+    int byte = load_relaxed(&heap_perturb_byte);
+    if (unlikely((byte != 0) != (tls_heap_set_aside != NULL))) {
+        tls_heap_set_aside = byte != 0 ? h : NULL;
+        heap_me.heap = byte != 0 ? &heap_empty : h;
+        heap_me.id = heap_me.heap->id;
+    }
+    return byte;
+}
+
+void heap_set_perturb(int value)
+{
+    store_relaxed(&heap_perturb_byte, value & 0xff);
+    struct heap *h = heap_self();
+    if (h != &heap_empty)
+        heap_perturb_follow(h);
 }
 
 void *heap_alloc_slow(size_t size)
@@ -465,13 +500,16 @@ void *heap_alloc_slow(size_t size)
     /* A free list head slab_take_or_null refused is reported by the refill,
      * whose slab_take looks at the same current slab first. */
     if (unlikely(h == &heap_empty)) {
-        if (tls_heap_retired)
+        if (tls_heap_set_aside != NULL)
+            h = tls_heap_set_aside;
+        else if (tls_heap_retired)
             return heap_alloc_after_exit(size, cls);
-        if ((h = heap_thread_init()) == NULL) {
+        else if ((h = heap_thread_init()) == NULL) {
             errno = ENOMEM;
             return NULL;
         }
     }
+    int perturb = heap_perturb_follow(h);
     h->busy = 1;
     void *b = heap_refill(h, cls, size);
     h->busy = 0;
@@ -479,6 +517,8 @@ void *heap_alloc_slow(size_t size)
         errno = ENOMEM;
         return NULL;
     }
+    if (unlikely(perturb != 0))
+        memset(b, perturb ^ 0xff, size);
     return b;
 }
 
@@ -572,7 +612,7 @@ static size_t heap_release_if_empty(struct heap *h, struct slab *s)
 
 size_t heap_trim(void)
 {
-    struct heap *h = heap_me.heap;
+    struct heap *h = heap_self();
     size_t released = 0;
     if (h == &heap_empty)
         return 0;
@@ -630,14 +670,10 @@ static COLD void heap_count_orphan_free(unsigned cls)
     lock_release(HEAPS_LOCK);
 }
 
-void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn)
+/* A free of p, a carved block of s, that h (NULL: no heap) does not own:
+ * onto s's remote stack. */
+static void heap_free_foreign(struct heap *h, struct slab *s, void *p, const char *fn)
 {
-    /* The fast path left the span out; and a block past `carved` was
-     * never handed out. */
-    if (unlikely(!slab_is_carved_block(s, p)))
-        diag_invalid_pointer(fn, p);
-    if (unlikely(h == &heap_empty))
-        h = tls_heap_retired ? NULL : heap_thread_init(); /* NULL: handled below */
     /* The key: freed already (see heap_free_small), unless a coincidence. */
     if (((void **)p)[1] == (void *)SLAB_FREE_KEY && slab_other_holds(s, p))
         diag_fatal("%s(): double free of %p", fn, p);
@@ -684,6 +720,51 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn)
         ring_insert_head(h, s);
     }
     h->busy = 0;
+}
+
+/* A free while perturbing: p, a carved block of s, is filled with the
+ * perturb byte past its link and key (debug-guard builds poison it
+ * instead, and check the poison when it is handed out again), then freed
+ * as the thread's own heap h would: locally, as heap_free_small does
+ * once the owner check passed, or onto the remote stack. */
+static NOINLINE void heap_free_perturbed(struct heap *h, struct slab *s, void *p, const char *fn)
+{
+    int byte = heap_perturb_follow(h);
+    if (byte != 0 && !DIAG_GUARDS_ON)
+        memset((char *)p + 2 * sizeof(void *), byte, s->block_size - 2 * sizeof(void *));
+    if (slab_owner(s) != h->id) {
+        heap_free_foreign(h, s, p, fn);
+        return;
+    }
+    /* heap_me names the thread's own heap meanwhile: heap_slab_emptied
+     * reads it. */
+    struct heap_thread perturbing = heap_me;
+    heap_me = (struct heap_thread){h, h->id};
+    if (((void **)p)[1] == (void *)SLAB_FREE_KEY)
+        heap_free_keyed(s, p, fn);
+    else
+        heap_free_local(s, p);
+    heap_me = perturbing;
+}
+
+void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn)
+{
+    /* The fast path left the span out; and a block past `carved` was
+     * never handed out. */
+    if (unlikely(!slab_is_carved_block(s, p)))
+        diag_invalid_pointer(fn, p);
+    if (unlikely(h == &heap_empty)) {
+        if (tls_heap_set_aside != NULL) {
+            heap_free_perturbed(tls_heap_set_aside, s, p, fn);
+            return;
+        }
+        h = tls_heap_retired ? NULL : heap_thread_init(); /* NULL: handled below */
+    }
+    if (unlikely(load_relaxed(&heap_perturb_byte) != 0) && h != NULL) {
+        heap_free_perturbed(h, s, p, fn);
+        return;
+    }
+    heap_free_foreign(h, s, p, fn);
 }
 
 /* ---- statistics and checking ------------------------------------------- */
@@ -740,7 +821,7 @@ static int heap_check_slab(struct heap *h, struct slab *s, unsigned cls)
 
 int heap_check_own(void)
 {
-    struct heap *h = heap_me.heap;
+    struct heap *h = heap_self();
     int problems = 0;
     if (h == &heap_empty)
         return 0;

@@ -12,6 +12,8 @@
 #include "slab.h"
 #include "superslab.h"
 
+#include <string.h>
+
 /* Per-thread counters: written only by their thread (relaxed stores),
  * summed by hak_stats() when read.  Allocations and the owner's frees are
  * counted per slab instead (struct slab); `frees` here are the frees
@@ -139,6 +141,27 @@ ALWAYS_INLINE void heap_free_small(void *p, const char *fn)
 /* Gives the calling thread's slabs that hold no live block back to their
  * SuperSlabs (current ones too).  Returns their bytes. */
 size_t heap_trim(void);
+
+/* mallopt(M_PERTURB): 0, or the byte that freed small blocks are filled
+ * with (past their first 16 bytes, the free-list link and key); new
+ * blocks get its complement.  A perturbing thread's heap_me is
+ * heap_empty's, so that its every malloc and free misses the fast path
+ * and fills in a slow path; threads start and stop following this byte
+ * in their slow paths, so the fast paths do not test it. */
+extern int heap_perturb_byte;
+/* Sets heap_perturb_byte (value & 0xff); the calling thread follows at
+ * once, others at their next allocation or free that misses the fast
+ * path. */
+void heap_set_perturb(int value);
+/* Fills the first size bytes of the new block b (or none of NULL) with the
+ * complement of the perturb byte, if any: for the allocation paths that
+ * do not go through the heap (large blocks). */
+ALWAYS_INLINE void heap_perturb_new_block(void *b, size_t size)
+{
+    int byte = load_relaxed(&heap_perturb_byte);
+    if (unlikely(byte != 0) && b != NULL)
+        memset(b, byte ^ 0xff, size);
+}
 
 /* Thread exit (pthread key destructor) and fork support. */
 void heap_thread_exit(void *arg);

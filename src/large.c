@@ -223,13 +223,26 @@ size_t large_purge_idle(uint64_t *next_ms)
     return returned;
 }
 
-/* Keeps a freed default-aligned mapping, or unmaps it. */
+unsigned large_cached_count(void)
+{
+    lock_acquire(LARGE_LOCK);
+    unsigned n = large_cache_count;
+    lock_release(LARGE_LOCK);
+    return n;
+}
+
+static size_t large_cache_block_max = SIZE_MAX;
+
+void large_set_cache_block_max(size_t bytes) { store_relaxed(&large_cache_block_max, bytes); }
+
+/* Keeps a freed default-aligned mapping (its block is all but the header
+ * page), or unmaps it. */
 static void large_cache_put(char *base, size_t size, bool multi)
 {
     struct large_cached stale[LARGE_CACHE_SLOTS + 1];
     size_t budget = large_cache_limit;
     unsigned n = 0;
-    if (size > budget) {
+    if (size > budget || size - OS_PAGE_SIZE >= load_relaxed(&large_cache_block_max)) {
         os_unmap(base, size);
         return;
     }

@@ -22,6 +22,12 @@ size_t large_purge_idle(uint64_t *next_ms);
 /* The bytes of freed mappings kept for reuse (HAKMEM_CACHE_MB, or less
  * under a limit; set at start-up). */
 void large_set_cache_limit(size_t bytes);
+/* How many mappings are cached. */
+unsigned large_cached_count(void);
+/* Freed blocks of at least this many usable bytes are unmapped at once,
+ * never cached (mallopt M_MMAP_THRESHOLD); SIZE_MAX, the default, caches
+ * any block within the budget. */
+void large_set_cache_block_max(size_t bytes);
 
 struct large_stats {
     uint64_t live, bytes;

@@ -8,6 +8,7 @@
 ## both lists.
 src_layers = \
 	override,override_cxx \
+	glibc_compat \
 	api,stats,check \
 	process \
 	reclaim \
@@ -41,6 +42,7 @@ HAKMEM_CORE_SOURCES = \
 	src/reclaim.c src/reclaim.h \
 	src/process.c src/process.h \
 	src/api.c src/api.h src/stats.c src/stats.h src/check.c \
+	src/glibc_compat.c src/glibc_compat.h \
 	src/override.c src/override_cxx.c
 src_libhakmem_core_la_SOURCES = $(HAKMEM_CORE_SOURCES)
 src_libhakmem_core_la_CPPFLAGS = $(AM_CPPFLAGS) -DHAKMEM_BUILDING_LIBRARY

@@ -27,6 +27,7 @@ static uint64_t os_cached;
 static uint32_t os_cached_sleeper;
 static uint64_t os_cached_wake;
 static long os_fail_countdown = -1;
+static __thread uint64_t os_returned_here __attribute__((tls_model("initial-exec")));
 
 static int os_multi_moves = -1; /* probed: -1 not yet, 0 no, 1 yes */
 static bool os_single_mapping_moves;
@@ -88,11 +89,20 @@ static void os_sample_peak(void)
     }
 }
 
+/* Counts size bytes given back to the kernel. */
+static void os_account_returned(size_t size)
+{
+    fetch_add_relaxed(&os_returned, size);
+    os_returned_here += size;
+}
+
 static void os_account_unmap(size_t size)
 {
     fetch_sub_relaxed(&os_mapped, size);
-    fetch_add_relaxed(&os_returned, size);
+    os_account_returned(size);
 }
+
+uint64_t os_returned_by_thread(void) { return os_returned_here; }
 
 static void *os_mmap_raw(size_t size)
 {
@@ -150,7 +160,7 @@ void os_unmap(void *p, size_t size)
 void os_purge(void *p, size_t size)
 {
     madvise(p, size, MADV_DONTNEED);
-    fetch_add_relaxed(&os_returned, size);
+    os_account_returned(size);
 }
 
 /* Linux 6.17 and later move a range made of several mappings with one
@@ -208,7 +218,7 @@ void os_forget_mapped(size_t size) { fetch_sub_relaxed(&os_mapped, size); }
 void os_unmap_forgotten(void *p, size_t size)
 {
     munmap(p, size);
-    fetch_add_relaxed(&os_returned, size);
+    os_account_returned(size);
 }
 
 bool os_move_pages(void *dst, void *src, size_t size)

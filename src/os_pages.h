@@ -59,6 +59,11 @@ uint64_t os_cached_bytes(void);
  * it. */
 void os_wait_cached_above(uint64_t threshold);
 
+/* Bytes the calling thread gave back to the kernel (unmapped or purged),
+ * cumulative: what one hak_trim() call returned, whatever other threads
+ * return meanwhile. */
+uint64_t os_returned_by_thread(void);
+
 struct os_stats {
     uint64_t mapped, mapped_peak, returned, cached;
 };

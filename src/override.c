@@ -9,6 +9,7 @@
 #ifdef HAKMEM_OVERRIDE
 
 #include "api.h"
+#include "glibc_compat.h"
 #include "hakmem.h"
 
 #include <errno.h>
@@ -17,6 +18,26 @@
 
 HAK_API void *malloc(size_t size) { return api_alloc(size); }
 HAK_API void free(void *ptr) { api_free(ptr, "free"); }
+
+/* C23's sized frees: free itself, the size checked only in debug-guard
+ * builds (hakmem finds a block's size from the block). */
+HAK_API void free_sized(void *ptr, size_t size);
+HAK_API void free_aligned_sized(void *ptr, size_t alignment, size_t size);
+
+void free_sized(void *ptr, size_t size)
+{
+    if (DIAG_GUARDS_ON)
+        compat_check_sized_free(ptr, size, 0, "free_sized");
+    api_free(ptr, "free_sized");
+}
+
+void free_aligned_sized(void *ptr, size_t alignment, size_t size)
+{
+    if (DIAG_GUARDS_ON)
+        compat_check_sized_free(ptr, size, alignment, "free_aligned_sized");
+    api_free(ptr, "free_aligned_sized");
+}
+
 HAK_API void *calloc(size_t nmemb, size_t size) { return api_calloc(nmemb, size); }
 HAK_API void *realloc(void *ptr, size_t size) { return api_realloc(ptr, size, "realloc"); }
 

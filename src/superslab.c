@@ -29,7 +29,12 @@ static uint64_t ss_decayed_ms;                   /* last ss_decay pass */
  * released, whatever the budget; so is checked at most this often. */
 #define SS_IDLE_MS 1000
 
-void ss_set_cache_limit(size_t bytes) { ss_cache_limit = bytes; }
+void ss_set_cache_limit(size_t bytes)
+{
+    lock_acquire(SS_LOCK); /* mallopt may set it while others read it */
+    ss_cache_limit = bytes;
+    lock_release(SS_LOCK);
+}
 
 static void ss_list_remove(struct superslab *ss)
 {

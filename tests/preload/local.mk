@@ -12,9 +12,17 @@ preload_long_tests = \
 	tests/preload/git.sh \
 	tests/preload/sqlite.sh \
 	tests/preload/redis.sh
-TESTS += tests/preload/interpose.sh $(preload_long_tests)
-EXTRA_DIST += tests/preload/interpose.sh $(preload_long_tests) \
+TESTS += tests/preload/interpose.sh tests/preload/glibc-compat.sh $(preload_long_tests)
+EXTRA_DIST += tests/preload/interpose.sh tests/preload/glibc-compat.sh $(preload_long_tests) \
 	tests/preload/lib.sh \
 	tests/preload/interpose-work.py \
 	tests/preload/interpose-work.pl \
 	tests/preload/interpose-cxx.cc
+
+## Built against the C library only: glibc-compat.sh runs it with glibc's
+## malloc and with hakmem preloaded, and compares what they answer.
+check_PROGRAMS += tests/preload/glibc_compat_probe
+tests_preload_glibc_compat_probe_SOURCES = tests/preload/glibc_compat_probe.c
+tests_preload_glibc_compat_probe_CFLAGS = $(test_cflags)
+tests_preload_glibc_compat_probe_LDFLAGS = $(test_ldflags)
+tests_preload_glibc_compat_probe_LDADD = -ldl

@@ -47,6 +47,16 @@ tests_unit_check_limit_SOURCES = tests/unit/check_limit.c $(unit_headers)
 tests_unit_check_limit_CFLAGS = $(unit_cflags) -pthread
 tests_unit_check_limit_LDADD = $(unit_ldadd)
 
+## white-box too, so that every build tests glibc's malloc extensions:
+## the override build through their glibc names, the others through the
+## compat_* functions behind them
+check_PROGRAMS += tests/unit/check_glibc_compat
+TESTS += tests/unit/check_glibc_compat
+tests_unit_check_glibc_compat_SOURCES = tests/unit/check_glibc_compat.c $(unit_headers)
+tests_unit_check_glibc_compat_CFLAGS = $(unit_cflags)
+tests_unit_check_glibc_compat_LDFLAGS = $(AM_LDFLAGS) -no-install
+tests_unit_check_glibc_compat_LDADD = src/libhakmem-core.la $(CHECK_LIBS)
+
 if OVERRIDE
 ## plain malloc & co. are hakmem's only in the override build
 check_PROGRAMS += tests/unit/check_override
