@@ -67,6 +67,15 @@ tests_unit_check_override_LDADD = $(unit_ldadd)
 endif
 endif
 
+## Built against hakmem 1.0.0's header (a copy, in hakmem-1.0.0/ and the
+## only hakmem.h on its include path), run with the library just built.
+check_PROGRAMS += tests/unit/abi_1_0_0
+TESTS += tests/unit/abi_1_0_0
+tests_unit_abi_1_0_0_SOURCES = tests/unit/abi_1_0_0.c tests/unit/hakmem-1.0.0/hakmem.h
+tests_unit_abi_1_0_0_CPPFLAGS = -I$(top_srcdir)/tests/unit/hakmem-1.0.0
+tests_unit_abi_1_0_0_LDADD = src/libhakmem.la
+EXTRA_DIST += tests/unit/hakmem-1.0.0/.clang-format
+
 ## Shell tests: run with the exec bit from $(srcdir); they skip (77) what
 ## this build or machine cannot do.  env_child is the program stats-env.sh
 ## runs under HAKMEM_* settings; layers.sh checks the include order of
