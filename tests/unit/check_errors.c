@@ -73,6 +73,9 @@ struct owner {
     pthread_t thread;
     sem_t ready, go;
     void *blocks[3];
+    /* Set: told to go, the owner frees blocks[0], posts this and stays
+     * alive, owning the slab (the forked child exits first). */
+    sem_t *freed;
 };
 
 static void *owner_main(void *arg)
@@ -84,7 +87,12 @@ static void *owner_main(void *arg)
     sem_post(&o->ready);
     while (sem_wait(&o->go) != 0)
         continue;
-    return NULL;
+    if (o->freed == NULL)
+        return NULL;
+    hak_free(test_opaque_ptr(o->blocks[0]));
+    sem_post(o->freed);
+    for (;;)
+        pause();
 }
 
 static void owner_start(struct owner *o)
@@ -377,7 +385,7 @@ enum remote_double {
 static void do_remote_double_free(void *arg)
 {
     enum remote_double how = *(const enum remote_double *)arg;
-    struct owner o;
+    struct owner o = {0};
     owner_start(&o);
     void *x = o.blocks[0];
     switch (how) {
@@ -442,29 +450,6 @@ static void announce(int step)
     fflush(stderr);
 }
 
-/* An owner thread that frees one block of its own when told to. */
-struct freeing_owner {
-    struct owner o;
-    sem_t freed;
-};
-
-static void *freeing_owner_main(void *arg)
-{
-    struct freeing_owner *f = arg;
-    struct owner *o = &f->o;
-    for (int i = 0; i < 3; i++)
-        if ((o->blocks[i] = hak_malloc(FEW_BLOCK)) == NULL)
-            _exit(3);
-    sem_post(&o->ready);
-    while (sem_wait(&o->go) != 0)
-        continue;
-    hak_free(test_opaque_ptr(o->blocks[0]));
-    sem_post(&f->freed);
-    for (;;)
-        pause(); /* alive, owning the slab: the child exits first */
-    return NULL;
-}
-
 static void do_at_free(void *arg)
 {
     enum at_free how = *(const enum at_free *)arg;
@@ -500,15 +485,12 @@ static void do_at_free(void *arg)
     case AT_FREE_REMOTE_TWICE:
     case AT_FREE_REMOTE_LOCAL:
     case AT_FREE_LOCAL_REMOTE: {
-        static struct freeing_owner f;
-        sem_init(&f.o.ready, 0, 0);
-        sem_init(&f.o.go, 0, 0);
-        sem_init(&f.freed, 0, 0);
-        if (pthread_create(&f.o.thread, NULL, freeing_owner_main, &f) != 0)
-            _exit(3);
-        while (sem_wait(&f.o.ready) != 0)
-            continue;
-        p = f.o.blocks[0];
+        static struct owner o;
+        static sem_t freed;
+        sem_init(&freed, 0, 0);
+        o.freed = &freed;
+        owner_start(&o);
+        p = o.blocks[0];
         if (how != AT_FREE_LOCAL_REMOTE) {
             announce(1);
             hak_free(p); /* a remote free */
@@ -520,8 +502,8 @@ static void do_at_free(void *arg)
         }
         if (how == AT_FREE_REMOTE_LOCAL)
             announce(2); /* the owner's free is the faulty one */
-        sem_post(&f.o.go);
-        while (sem_wait(&f.freed) != 0)
+        sem_post(&o.go);
+        while (sem_wait(&freed) != 0)
             continue;
         if (how == AT_FREE_LOCAL_REMOTE) {
             announce(2);
@@ -575,7 +557,7 @@ static void do_key_in_data(void *arg)
     }
     for (int i = 0; i < 512; i += 2) /* the owner's frees */
         hak_free(blocks[i]);
-    struct owner o;
+    struct owner o = {0};
     owner_start(&o);
     uint64_t *remote = o.blocks[1];
     remote[1] = key;
