@@ -1,9 +1,11 @@
 /* large.c - one mapping per block, 2 MiB aligned so that the chunk holding
  * the user pointer belongs to this block alone; realloc moves pages with
- * mremap instead of copying.  Freed mappings are kept a short while in a
- * small cache, and a request none of them covers is assembled from several
- * by moving their pages: a program that frees and allocates big blocks in
- * a loop would otherwise fault every page in again each time. */
+ * mremap instead of copying (but copies a block made of several mappings,
+ * which mremap cannot move and resize at once).  Freed mappings are kept
+ * a short while in a small cache, and a request none of them covers is
+ * assembled from several by moving their pages: a program that frees and
+ * allocates big blocks in a loop would otherwise fault every page in
+ * again each time. */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -26,7 +28,6 @@ struct large_header {
     size_t map_size;
     void *user;
     size_t usable;
-    bool multi; /* made of several mappings (assembled, or grown by one) */
 };
 
 /* The cache of freed mappings (LOCK_LARGE).  Bounded three ways: a
@@ -40,7 +41,6 @@ struct large_cached {
     char *base;
     size_t size;
     uint64_t freed_ms;
-    bool multi; /* several mappings: mremap may only move it whole */
 };
 static struct large_cached large_cache[LARGE_CACHE_SLOTS];
 static unsigned large_cache_count;
@@ -97,8 +97,8 @@ static void large_unmap_all(struct large_cached *list, unsigned n)
 /* Takes from the cache the entries to make a mapping of at least need
  * bytes, into parts; returns how many.  The smallest entry large enough
  * when there is one, else the largest ones until need is covered (only
- * the largest single mapping, to be grown, when several cannot be moved
- * into one: !assemble).  An entry over twice what is still missing is cut
+ * the largest, to be grown, when several cannot be moved into one:
+ * !assemble).  An entry over twice what is still missing is cut
  * at a chunk boundary, its tail staying cached (so itself chunk aligned).
  * Under the lock. */
 static unsigned large_cache_pick(size_t need, bool assemble, struct large_cached *parts)
@@ -111,8 +111,6 @@ static unsigned large_cache_pick(size_t need, bool assemble, struct large_cached
         for (unsigned i = 0; i < large_cache_count; i++) {
             size_t s = large_cache[i].size, best = pick < 0 ? 0 : large_cache[pick].size;
             bool fits = s >= missing, best_fits = pick >= 0 && best >= missing;
-            if (!fits && !assemble && large_cache[i].multi)
-                continue; /* cannot be grown with mremap */
             if (pick < 0 || (fits && (!best_fits || s < best)) || (!fits && !best_fits && s > best))
                 pick = (int)i;
         }
@@ -122,7 +120,7 @@ static unsigned large_cache_pick(size_t need, bool assemble, struct large_cached
         size_t cut = align_up(missing, CHUNK_SIZE);
         if (e.size / 2 > missing && cut < e.size) {
             large_cache[large_cache_count++] =
-                (struct large_cached){e.base + cut, e.size - cut, e.freed_ms, e.multi};
+                (struct large_cached){e.base + cut, e.size - cut, e.freed_ms};
             large_cache_account((int64_t)(e.size - cut));
             e.size = cut;
         }
@@ -134,8 +132,9 @@ static unsigned large_cache_pick(size_t need, bool assemble, struct large_cached
 
 /* Several cached mappings moved side by side into a fresh chunk-aligned
  * one of total bytes (page tables move, pages do not; what they do not
- * cover is fresh).  NULL if the kernel refuses: what it left is leaked,
- * not unmapped (see os_move_pages). */
+ * cover is fresh).  NULL if the kernel refuses: the part whose move
+ * failed and its place in the new mapping are given up, not unmapped
+ * (see os_move_pages); everything else is unmapped. */
 static COLD char *large_assemble(struct large_cached *parts, unsigned nparts, size_t total)
 {
     size_t moved = 0;
@@ -144,23 +143,45 @@ static COLD char *large_assemble(struct large_cached *parts, unsigned nparts, si
     os_forget_mapped(moved); /* they become part of the new mapping */
     char *base = os_map_aligned(total, CHUNK_SIZE);
     size_t off = 0;
-    for (unsigned i = 0; i < nparts; i++) {
-        if (base == NULL || !os_move_pages(base + off, parts[i].base, parts[i].size)) {
-            for (unsigned j = base == NULL ? i : i + 1; j < nparts; j++)
-                os_unmap_forgotten(parts[j].base, parts[j].size); /* untouched */
-            return NULL;
+    unsigned i = 0;
+    for (; base != NULL && i < nparts; i++) {
+        if (!os_move_pages(base + off, parts[i].base, parts[i].size)) {
+            size_t after = off + parts[i].size;
+            if (off > 0)
+                os_unmap(base, off); /* the parts moved before it */
+            if (after < total)
+                os_unmap(base + after, total - after);
+            os_forget_mapped(parts[i].size);
+            base = NULL;
         }
         off += parts[i].size;
     }
+    for (; i < nparts; i++)
+        os_unmap_forgotten(parts[i].base, parts[i].size); /* untouched */
     return base;
+}
+
+/* The largest cached mapping grown to need bytes, on kernels that move
+ * one mapping at a time: in place when the pages after it are free, else
+ * moved to a fresh chunk-aligned place.  NULL when neither works (it was
+ * split into several mappings by the program before it was freed, or the
+ * kernel refuses); the entry is then unmapped. */
+static COLD char *large_cache_grow(struct large_cached e, size_t need)
+{
+    enum os_remap r = os_remap_inplace(e.base, e.size, need);
+    if (r == OS_REMAP_DONE)
+        return e.base;
+    char *grown = r == OS_REMAP_MOVABLE ? os_remap_aligned(e.base, e.size, need, CHUNK_SIZE) : NULL;
+    if (grown == NULL)
+        os_unmap(e.base, e.size);
+    return grown;
 }
 
 /* A mapping of at least need bytes made of cached ones, so that its pages
  * are already faulted in: one entry used as it is, several assembled, or
- * (on kernels that move one mapping at a time) the largest grown with
- * mremap.  *size is set to its size, *multi to whether it is made of
- * several mappings. */
-static char *large_cache_get(size_t need, size_t *size, bool *multi)
+ * (on kernels that move one mapping at a time) the largest grown.  *size
+ * is set to its size. */
+static char *large_cache_get(size_t need, size_t *size)
 {
     struct large_cached stale[LARGE_CACHE_SLOTS], parts[LARGE_CACHE_SLOTS];
     bool assemble = os_moves_across_mappings();
@@ -171,24 +192,21 @@ static char *large_cache_get(size_t need, size_t *size, bool *multi)
     large_unmap_all(stale, n);
     if (nparts == 0)
         return NULL;
-    *multi = parts[0].multi;
+    char *base;
     if (nparts == 1 && parts[0].size >= need) {
+        base = parts[0].base;
         *size = parts[0].size;
-        return parts[0].base;
-    }
-    if (!assemble) {
-        char *grown = os_remap_aligned(parts[0].base, parts[0].size, need, CHUNK_SIZE);
-        if (grown == NULL)
-            os_unmap(parts[0].base, parts[0].size);
+    } else if (!assemble) {
+        base = large_cache_grow(parts[0], need);
         *size = need;
-        return grown;
+    } else {
+        size_t total = 0;
+        for (unsigned i = 0; i < nparts; i++)
+            total += parts[i].size;
+        *size = total > need ? total : need;
+        base = large_assemble(parts, nparts, *size);
     }
-    size_t total = 0;
-    for (unsigned i = 0; i < nparts; i++)
-        total += parts[i].size;
-    *size = total > need ? total : need;
-    *multi = true;
-    return large_assemble(parts, nparts, *size);
+    return base;
 }
 
 size_t large_trim(void)
@@ -237,7 +255,7 @@ void large_set_cache_block_max(size_t bytes) { store_relaxed(&large_cache_block_
 
 /* Keeps a freed default-aligned mapping (its block is all but the header
  * page), or unmaps it. */
-static void large_cache_put(char *base, size_t size, bool multi)
+static void large_cache_put(char *base, size_t size)
 {
     struct large_cached stale[LARGE_CACHE_SLOTS + 1];
     size_t budget = large_cache_limit;
@@ -251,7 +269,7 @@ static void large_cache_put(char *base, size_t size, bool multi)
     if (large_cache_count == LARGE_CACHE_SLOTS)
         large_cache[0].freed_ms = 0; /* make room: the first entry expires now */
     n = large_cache_expire(now, budget - size, stale);
-    large_cache[large_cache_count++] = (struct large_cached){base, size, now, multi};
+    large_cache[large_cache_count++] = (struct large_cached){base, size, now};
     large_cache_account((int64_t)size);
     lock_release(LARGE_LOCK);
     large_unmap_all(stale, n);
@@ -297,15 +315,11 @@ void *large_alloc(size_t size, size_t align, bool zeroed)
     size_t body = align_up(size ? size : 1, OS_PAGE_SIZE);
     char *base, *user;
     size_t map_size;
-    bool multi = false;
     enum chunk_kind kind = CHUNK_LARGE;
     if (align < CHUNK_SIZE) {
         /* The header page starts the chunk; the block follows at align. */
         map_size = align + body;
-        base =
-            align == OS_PAGE_SIZE && !zeroed ? large_cache_get(map_size, &map_size, &multi) : NULL;
-        if (base == NULL)
-            multi = false;
+        base = align == OS_PAGE_SIZE && !zeroed ? large_cache_get(map_size, &map_size) : NULL;
         if (base == NULL)
             base = os_map_aligned(map_size, CHUNK_SIZE);
         if (base == NULL) {
@@ -338,7 +352,6 @@ void *large_alloc(size_t size, size_t align, bool zeroed)
     hdr->map_size = map_size;
     hdr->user = user;
     hdr->usable = (size_t)(base + map_size - user);
-    hdr->multi = multi;
     large_account(1, (int64_t)map_size, (int64_t)hdr->usable);
     fetch_add_relaxed(&large_allocs, 1);
     fetch_add_relaxed(&large_requested, size);
@@ -352,7 +365,6 @@ void large_free(void *p, const char *fn)
     struct large_header *hdr = large_lookup(p, fn);
     char *base = hdr->map_base;
     size_t map_size = hdr->map_size;
-    bool multi = hdr->multi;
     large_account(-1, -(int64_t)map_size, -(int64_t)hdr->usable);
     fetch_add_relaxed(&large_frees, 1);
     hdr->magic = 0;
@@ -360,15 +372,16 @@ void large_free(void *p, const char *fn)
      * cached mapping stays unregistered too: freeing p again is invalid.) */
     chunk_map_set(p, CHUNK_NONE);
     if ((char *)p - base == (ptrdiff_t)OS_PAGE_SIZE && ((uintptr_t)base & (CHUNK_SIZE - 1)) == 0)
-        large_cache_put(base, map_size, multi);
+        large_cache_put(base, map_size);
     else
         os_unmap(base, map_size);
 }
 
 size_t large_usable_size(const void *p, const char *fn) { return large_lookup(p, fn)->usable; }
 
-/* A block of several mappings that cannot grow in place: mremap cannot
- * move it and resize it at once, so it is copied to a new block. */
+/* A block that can neither grow where it is nor move (several mappings:
+ * mremap cannot move them and resize them at once): copied to a new
+ * block. */
 static COLD void *large_realloc_copy(void *p, size_t size, size_t old_usable)
 {
     void *q = large_alloc(size, OS_PAGE_SIZE, false);
@@ -393,12 +406,12 @@ void *large_realloc(void *p, size_t size)
     size_t old_map = hdr->map_size, old_usable = hdr->usable;
     char *base = hdr->map_base;
     enum chunk_kind kind = chunk_kind_of(p);
-    if (new_map < old_map) {
-        if (!os_remap_inplace(base, old_map, new_map))
-            return p; /* shrinking does not fail; keeping the block is safe */
-    } else if (!os_remap_inplace(base, old_map, new_map)) {
-        if (hdr->multi)
-            return large_realloc_copy(p, size, old_usable);
+    enum os_remap r = os_remap_inplace(base, old_map, new_map);
+    if (r != OS_REMAP_DONE && new_map < old_map)
+        return p; /* shrinking does not fail; keeping the block is safe */
+    if (r == OS_REMAP_STUCK)
+        return large_realloc_copy(p, size, old_usable);
+    if (r == OS_REMAP_MOVABLE) {
         /* Move the pages to a fresh 2 MiB-aligned place.  The old chunk is
          * unregistered first: once mremap returns, its addresses are free
          * for any other mapping. */
@@ -406,8 +419,7 @@ void *large_realloc(void *p, size_t size)
         char *moved = os_remap_aligned(base, old_map, new_map, CHUNK_SIZE);
         if (moved == NULL) {
             chunk_map_set(p, kind);
-            errno = ENOMEM;
-            return NULL;
+            return large_realloc_copy(p, size, old_usable);
         }
         /* The moved mapping starts a chunk, header first, the block within
          * its first chunk (offset < 2 MiB): an ordinary large block now. */

@@ -31,21 +31,32 @@ static __thread uint64_t os_returned_here __attribute__((tls_model("initial-exec
 
 static int os_multi_moves = -1; /* probed: -1 not yet, 0 no, 1 yes */
 static bool os_single_mapping_moves;
+static long os_move_fail_countdown = -1;
+static void (*os_failing_move_taken)(void *target, size_t size);
 
 void os_pages_fail_after(long n) { store_release(&os_fail_countdown, n); }
 void os_pages_single_mapping_moves(bool on) { store_release(&os_single_mapping_moves, on); }
-
-static bool os_injected_failure(void)
+void os_pages_fail_move_after(long n, void (*taken)(void *target, size_t size))
 {
-    long n = load_relaxed(&os_fail_countdown);
+    store_relaxed(&os_failing_move_taken, taken);
+    store_release(&os_move_fail_countdown, n);
+}
+
+/* Steps a test hook's countdown: true when it is at 0.  A sticky one
+ * stays at 0 (every later call is hit too), another goes to -1 (off). */
+static bool os_countdown_hit(long *countdown, bool sticky)
+{
+    long n = load_relaxed(countdown);
     while (n >= 0) {
-        if (n == 0)
+        if (n == 0 && sticky)
             return true;
-        if (cas_weak(&os_fail_countdown, &n, n - 1, __ATOMIC_RELAXED))
-            return false;
+        if (cas_weak(countdown, &n, n - 1, __ATOMIC_RELAXED))
+            return n == 0;
     }
     return false;
 }
+
+static bool os_injected_failure(void) { return os_countdown_hit(&os_fail_countdown, true); }
 
 void os_set_limits(uint64_t limit, uint64_t soft_mark)
 {
@@ -221,27 +232,45 @@ void os_unmap_forgotten(void *p, size_t size)
     os_account_returned(size);
 }
 
-bool os_move_pages(void *dst, void *src, size_t size)
+/* mremap MREMAP_FIXED of [src, src+old_size) onto dst, a mapping of
+ * new_size bytes (or the test hook's failure, as an old kernel fails). */
+static bool os_mremap_fixed(void *src, size_t old_size, size_t new_size, void *dst)
 {
-    return mremap(src, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, dst) != MAP_FAILED;
+    if (os_countdown_hit(&os_move_fail_countdown, false)) {
+        void (*taken)(void *, size_t) = load_relaxed(&os_failing_move_taken);
+        munmap(dst, new_size);
+        if (taken != NULL)
+            taken(dst, new_size);
+        return false;
+    }
+    return mremap(src, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == dst;
 }
 
-bool os_remap_inplace(void *p, size_t old_size, size_t new_size)
+bool os_move_pages(void *dst, void *src, size_t size)
+{
+    return os_mremap_fixed(src, size, size, dst);
+}
+
+enum os_remap os_remap_inplace(void *p, size_t old_size, size_t new_size)
 {
     char *end = (char *)p + old_size;
     if (new_size < old_size) {
         /* munmap, unlike mremap, also cuts across mappings. */
         if (munmap((char *)p + new_size, old_size - new_size) != 0)
-            return false;
+            return OS_REMAP_STUCK;
         os_account_unmap(old_size - new_size);
-        return true;
+        return OS_REMAP_DONE;
     }
     size_t growth = new_size - old_size;
     if (os_injected_failure() || !os_reserve(growth))
-        return false;
+        return OS_REMAP_MOVABLE;
     if (mremap(p, old_size, new_size, 0) == MAP_FAILED) {
-        /* Without MREMAP_FIXED nothing was unmapped.  Several mappings
-         * (EFAULT): add one right after them, if that room is free. */
+        /* Without MREMAP_FIXED nothing was unmapped.  The kernel checks
+         * that the range is one mapping (else EFAULT) before it looks for
+         * room after it (ENOMEM). */
+        enum os_remap why = errno == ENOMEM ? OS_REMAP_MOVABLE : OS_REMAP_STUCK;
+        /* Several mappings: add one right after them, if that room is
+         * free. */
         void *more = errno != EFAULT
                          ? MAP_FAILED
                          : mmap(end, growth, PROT_READ | PROT_WRITE,
@@ -250,11 +279,11 @@ bool os_remap_inplace(void *p, size_t old_size, size_t new_size)
             munmap(more, growth);
         if (more != end) {
             os_unreserve(growth);
-            return false;
+            return why;
         }
     }
     os_sample_peak();
-    return true;
+    return OS_REMAP_DONE;
 }
 
 void *os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align)
@@ -266,17 +295,13 @@ void *os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align
     if (!os_reserve(growth))
         return NULL;
     char *target = os_map_aligned_raw(new_size, align);
-    void *moved = target == NULL
-                      ? MAP_FAILED
-                      : mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
-    if (moved == MAP_FAILED) {
-        if (target != NULL)
-            munmap(target, new_size);
+    if (target == NULL || !os_mremap_fixed(old, old_size, new_size, target)) {
+        /* A target the move failed for is given up: see os_pages.h. */
         os_unreserve(growth);
         return NULL;
     }
     os_sample_peak();
-    return moved;
+    return target;
 }
 
 static long os_futex(uint32_t *word, int op, uint32_t val)

@@ -12,13 +12,26 @@ void os_unmap(void *p, size_t size);
 /* Returns the physical pages to the kernel; the range stays mapped and
  * reads back as zeros. */
 void os_purge(void *p, size_t size);
-/* Moves/resizes one mapping to a fresh region aligned to align; NULL on
- * failure (the old mapping is then untouched). */
+
+/* What os_remap_inplace did with a range.  A range is several mappings
+ * when hakmem assembled it, or when the program changed part of it
+ * (mprotect, mlock, madvise MADV_HUGEPAGE or MADV_DONTDUMP...). */
+enum os_remap {
+    OS_REMAP_DONE,    /* resized in place (grown: possibly by a mapping added after it) */
+    OS_REMAP_MOVABLE, /* not resized: one mapping, the pages after it taken (or a limit,
+                         the kernel's or os_set_limits'): os_remap_aligned may move it */
+    OS_REMAP_STUCK,   /* not resized: several mappings with the pages after them taken, or
+                         the kernel refused (mlock limit...): only a copy will do */
+};
+/* Resizes [p, p+old_size), a range of several mappings too, in place. */
+enum os_remap os_remap_inplace(void *p, size_t old_size, size_t new_size);
+/* Moves [old, old+old_size), which os_remap_inplace just found to be one
+ * mapping, to a fresh region of new_size bytes aligned to align: page
+ * tables move, pages do not.  NULL on failure; old is then untouched.
+ * The target reserved for the move is then given up, not unmapped: a
+ * kernel before 6.17 unmaps it before it checks the source, and another
+ * thread may have mapped that address since. */
 void *os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align);
-/* Resizes in place, a range of several mappings too (growing one adds a
- * mapping after them); false when the pages behind it are taken, or on a
- * kernel error. */
-bool os_remap_inplace(void *p, size_t old_size, size_t new_size);
 /* True when one mremap moves a range made of several mappings (Linux
  * 6.17 and later; probed once). */
 bool os_moves_across_mappings(void);
@@ -27,10 +40,12 @@ bool os_moves_across_mappings(void);
  * os_moves_across_mappings().  False on failure, after which what is
  * mapped at either range is unknown: leave both alone (leak, never
  * unmap: the kernel may have unmapped part of them, and another thread
- * may have mapped there since). */
+ * may have mapped there since).  Whatever else the caller mapped is
+ * still its own. */
 bool os_move_pages(void *dst, void *src, size_t size);
-/* Takes size bytes off the mapped total before they are moved into a new
- * mapping, so that the peak does not count them twice. */
+/* Takes size bytes off the mapped total: before they are moved into a
+ * new mapping, so that the peak does not count them twice, or when they
+ * are given up after a failed move. */
 void os_forget_mapped(size_t size);
 /* Unmaps what os_forget_mapped already took off the total. */
 void os_unmap_forgotten(void *p, size_t size);
@@ -75,5 +90,11 @@ void os_pages_fail_after(long n);
 /* Test hook: os_moves_across_mappings() answers false, as on a kernel
  * before 6.17. */
 void os_pages_single_mapping_moves(bool on);
+/* Test hook: after n more moves onto a target (os_remap_aligned,
+ * os_move_pages) succeed, the next one fails as on a kernel before 6.17
+ * given several mappings: the target is unmapped, taken(target, size)
+ * runs (a test maps pages of its own there, as another thread could),
+ * and the move fails; n < 0 disables. */
+void os_pages_fail_move_after(long n, void (*taken)(void *target, size_t size));
 
 #endif /* HAKMEM_OS_PAGES_H */

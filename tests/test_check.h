@@ -49,6 +49,20 @@ static inline int test_thread_failed(void)
 #define TEST_ASSERT_NO_THREAD_ERROR()                                                              \
     ck_assert_msg(atomic_load(&test_thread_err_set) == 0, "worker thread: %s", test_thread_err)
 
+/* ---- mappings ------------------------------------------------------------ */
+
+/* Maps a PROT_NONE page at addr, so that a mapping ending there cannot
+ * grow in place: the page, or NULL when addr was already taken (which
+ * blocks the growth just as well). */
+static inline void *test_block_after(void *addr)
+{
+    void *m = mmap(addr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (m == addr)
+        return m;
+    ck_assert_msg(m == MAP_FAILED && errno == EEXIST, "cannot place a page at %p", addr);
+    return NULL;
+}
+
 /* ---- run a function in a child, capturing its stderr ------------------- */
 
 struct test_child {

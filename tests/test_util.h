@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -364,12 +365,13 @@ static inline void test_warm_up_threads(int n)
 
 /* ---- the process ------------------------------------------------------------ */
 
-/* Resident set size in bytes, from /proc/self/statm (second field, pages);
- * read with read(2), which does not allocate. */
-static inline size_t test_rss_bytes(void)
+/* The address space mapped (field 0) or the resident set (field 1) in
+ * bytes, from /proc/self/statm; read with read(2), which does not
+ * allocate.  0 when it cannot be read. */
+static inline size_t test_statm_bytes(int field)
 {
     char buf[128];
-    unsigned long size_pages = 0, rss_pages = 0;
+    unsigned long pages[2] = {0, 0};
     int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
@@ -378,9 +380,50 @@ static inline size_t test_rss_bytes(void)
     if (n <= 0)
         return 0;
     buf[n] = '\0';
-    if (sscanf(buf, "%lu %lu", &size_pages, &rss_pages) != 2)
+    if (sscanf(buf, "%lu %lu", &pages[0], &pages[1]) != 2)
         return 0;
-    return (size_t)rss_pages * (size_t)sysconf(_SC_PAGESIZE);
+    return (size_t)pages[field] * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static inline size_t test_rss_bytes(void) { return test_statm_bytes(1); }
+static inline size_t test_address_space_bytes(void) { return test_statm_bytes(0); }
+
+/* ---- mappings split by the program ---------------------------------------- */
+
+/* A program splits the mapping under a large block into several when it
+ * changes the attributes of part of it. */
+enum test_split {
+    TEST_SPLIT_HUGEPAGE,
+    TEST_SPLIT_DONTDUMP,
+    TEST_SPLIT_MPROTECT,
+    TEST_SPLIT_MLOCK,
+    TEST_SPLITS
+};
+
+static const char *const test_split_name[TEST_SPLITS] __attribute__((unused)) = {
+    "madvise(MADV_HUGEPAGE)", "madvise(MADV_DONTDUMP)", "mprotect(PROT_READ)", "mlock"};
+
+/* Applies split k to the whole pages inside [p, p+n): 0, or the errno of
+ * the refusal (mlock beyond RLIMIT_MEMLOCK; a kernel without transparent
+ * huge pages), for which the test skips that split, saying so. */
+static inline int test_split_mapping(void *p, size_t n, enum test_split k)
+{
+    uintptr_t lo = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+    uintptr_t hi = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+    void *a = (void *)lo;
+    size_t len = hi - lo;
+    int rc = k == TEST_SPLIT_HUGEPAGE   ? madvise(a, len, MADV_HUGEPAGE)
+             : k == TEST_SPLIT_DONTDUMP ? madvise(a, len, MADV_DONTDUMP)
+             : k == TEST_SPLIT_MPROTECT ? mprotect(a, len, PROT_READ)
+                                        : mlock(a, len);
+    return rc == 0 ? 0 : errno;
+}
+
+/* True when the page at p is mapped. */
+static inline bool test_page_mapped(void *p)
+{
+    unsigned char v;
+    return mincore(p, 4096, &v) == 0;
 }
 
 /* The aborts provoked on purpose should not leave core files behind. */

@@ -554,6 +554,53 @@ START_TEST(test_realloc_in_place_policy)
 }
 END_TEST
 
+/* A large block whose mapping the program split (by changing the
+ * attributes of part of it) grows from 4 to 16 MiB, where it is or, with
+ * the pages after it taken, by a copy (mremap cannot move several
+ * mappings and resize them at once); it keeps its contents, shrinks, and
+ * is freed. */
+START_TEST(test_realloc_split_mapping)
+{
+    const enum test_split k = (enum test_split)(_i / 2);
+    const int blocked = _i % 2;
+    const size_t n = 4 * TEST_MiB, grown = 16 * TEST_MiB;
+    char *p = hak_malloc(n);
+    ck_assert_ptr_nonnull(p);
+    test_fill(p, n, 40 + (uint64_t)_i);
+    int err = test_split_mapping(p + TEST_MiB, TEST_MiB, k);
+    if (err != 0) {
+        fprintf(stderr, "%s refused (%s): that split is not tested\n", test_split_name[k],
+                strerror(err));
+        hak_free(p);
+        return;
+    }
+    void *blocker = blocked ? test_block_after(p + hak_usable_size(p)) : NULL;
+    char *q = hak_realloc(p, test_opaque(grown));
+    ck_assert_msg(q != NULL, "after %s, realloc 4 -> 16 MiB%s failed (errno %d)",
+                  test_split_name[k], blocked ? " with the pages after it taken" : "", errno);
+    size_t bad = test_verify(q, n, 40 + (uint64_t)_i);
+    ck_assert_msg(bad == SIZE_MAX, "after %s, realloc 4 -> 16 MiB lost byte %zu",
+                  test_split_name[k], bad);
+    ck_assert_uint_ge(hak_usable_size(q), grown);
+    memset(q + n, 0x5a, grown - n); /* a part made read-only may have stayed */
+    if (blocker != NULL) {
+        ck_assert_msg(test_page_mapped(blocker), "the page after the block was unmapped");
+        munmap(blocker, 4096);
+    }
+    const size_t down[] = {2 * TEST_MiB, 100 * TEST_KiB};
+    for (size_t i = 0; i < sizeof down / sizeof down[0]; i++) {
+        q = hak_realloc(q, down[i]);
+        ck_assert_msg(q != NULL, "after %s, realloc down to %zu failed", test_split_name[k],
+                      down[i]);
+        bad = test_verify(q, down[i] < n ? down[i] : n, 40 + (uint64_t)_i);
+        ck_assert_msg(bad == SIZE_MAX, "after %s, realloc down to %zu lost byte %zu",
+                      test_split_name[k], down[i], bad);
+    }
+    hak_free(q);
+    ck_assert_int_eq(hak_check(), 0);
+}
+END_TEST
+
 /* ---- alignment --------------------------------------------------------- */
 
 static void aligned_sizes(size_t a, size_t *out, unsigned *n)
@@ -765,6 +812,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_realloc_large_mremap);
     tcase_add_test(tc, test_realloc_same_size);
     tcase_add_test(tc, test_realloc_in_place_policy);
+    tcase_add_loop_test(tc, test_realloc_split_mapping, 0, 2 * TEST_SPLITS);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("align");

@@ -11,8 +11,6 @@
 
 #include "os_pages.h"
 
-#include <sys/mman.h>
-
 #define PAGE ((size_t)4096)
 
 /* True when [p, p+n) is resident and every byte is v. */
@@ -155,6 +153,111 @@ START_TEST(test_assembled_block_realloc)
 }
 END_TEST
 
+/* ---- moves that fail: the target may not be ours any more ------------- */
+
+/* The page the failing-move hook mapped at the target the kernel had
+ * unmapped, as another thread could have, and filled with 0x99. */
+static unsigned char *taken_page;
+
+static void take_target(void *target, size_t size)
+{
+    (void)size;
+    void *m = mmap(target, PAGE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    ck_assert_msg(m == target, "cannot map a page at the unmapped target %p", target);
+    memset(m, 0x99, PAGE);
+    taken_page = m;
+}
+
+/* The page is still there, as its owner left it. */
+static void check_taken_page(void)
+{
+    ck_assert_msg(taken_page != NULL, "no move was made to fail");
+    ck_assert_msg(all_bytes(taken_page, PAGE, 0x99),
+                  "hakmem unmapped or changed the target of a failed move at %p, which another "
+                  "thread may have mapped since",
+                  (void *)taken_page);
+    munmap(taken_page, PAGE);
+}
+
+/* A large block that cannot grow in place is moved; when the move fails
+ * (after the kernel unmapped the target, as before 6.17), realloc copies
+ * the block and leaves the target alone. */
+START_TEST(test_failed_move_realloc)
+{
+    const size_t n = 4 * TEST_MiB, grown = 16 * TEST_MiB;
+    char *p = hak_malloc(n);
+    ck_assert_ptr_nonnull(p);
+    test_fill(p, n, 21);
+    void *blocker = test_block_after(p + hak_usable_size(p));
+    os_pages_fail_move_after(0, take_target);
+    char *q = hak_realloc(p, grown);
+    ck_assert_msg(q != NULL, "realloc 4 -> 16 MiB failed after a failed move (errno %d)", errno);
+    check_taken_page();
+    size_t bad = test_verify(q, n, 21);
+    ck_assert_msg(bad == SIZE_MAX, "realloc after a failed move lost byte %zu", bad);
+    memset(whole_block(q), 0x31, hak_usable_size(q));
+    hak_free(q);
+    if (blocker != NULL)
+        munmap(blocker, PAGE);
+    ck_assert_int_eq(hak_check(), 0);
+}
+END_TEST
+
+/* A kernel that moves one mapping at a time: the largest cached mapping,
+ * which cannot grow where it is, is moved to be grown; when the move
+ * fails the allocation is served by a fresh mapping, and the target is
+ * left alone. */
+START_TEST(test_failed_move_cache_grow)
+{
+    os_pages_single_mapping_moves(true);
+    void *p[3], *blocker = NULL;
+    for (int i = 0; i < 3; i++) {
+        p[i] = hak_malloc(piece_mib[i] * TEST_MiB);
+        ck_assert_ptr_nonnull(p[i]);
+    }
+    blocker = test_block_after((char *)p[0] + hak_usable_size(p[0]));
+    for (int i = 0; i < 3; i++)
+        hak_free(p[i]);
+    os_pages_fail_move_after(0, take_target);
+    unsigned char *q = whole_block(hak_malloc(14 * TEST_MiB));
+    ck_assert_ptr_nonnull(q);
+    check_taken_page();
+    memset(q, 0x32, hak_usable_size(q));
+    hak_free(q);
+    if (blocker != NULL)
+        munmap(blocker, PAGE);
+    ck_assert_int_eq(hak_check(), 0);
+}
+END_TEST
+
+/* Assembly (kernels that move several mappings at once) whose _i-th move
+ * fails: the allocation is served by a fresh mapping; the failed move's
+ * target is left alone, the rest of the new mapping unmapped. */
+START_TEST(test_failed_move_assemble)
+{
+    if (!os_moves_across_mappings())
+        return;
+    cache_three_pieces();
+    size_t before = test_address_space_bytes();
+    os_pages_fail_move_after(_i, take_target);
+    unsigned char *q = whole_block(hak_malloc(14 * TEST_MiB));
+    ck_assert_ptr_nonnull(q);
+    check_taken_page();
+    memset(q, 0x33, hak_usable_size(q));
+    hak_free(q);
+    ck_assert_int_eq(hak_check(), 0);
+    /* The piece whose move failed stays mapped (given up); the rest of
+     * the assembly was unmapped, the other pieces with it, and the cache
+     * holds the new block: the address space grew by about the failed
+     * piece, less 1 MiB (a leaked assembly would add 8-10 MiB). */
+    long grew = (long)test_address_space_bytes() - (long)before;
+    long most = (long)(piece_mib[_i] * TEST_MiB + 4 * PAGE);
+    ck_assert_msg(grew <= most, "the address space grew by %ld bytes, want at most %ld", grew,
+                  most);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("large_cache");
@@ -163,6 +266,12 @@ int main(void)
     tcase_add_test(tc, test_assemble_moves_pages);
     tcase_add_test(tc, test_single_mapping_kernel_grows_largest);
     tcase_add_test(tc, test_assembled_block_realloc);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("failed_moves");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_failed_move_realloc);
+    tcase_add_test(tc, test_failed_move_cache_grow);
+    tcase_add_loop_test(tc, test_failed_move_assemble, 0, 3);
     suite_add_tcase(s, tc);
     return test_run_suite_forked(s); /* an empty cache per test */
 }
