@@ -206,6 +206,12 @@ static char *large_cache_get(size_t need, size_t *size)
         *size = total > need ? total : need;
         base = large_assemble(parts, nparts, *size);
     }
+    /* The program may have made some of these pages read-only (mprotect)
+     * before it freed them; a new block is writable throughout. */
+    if (base != NULL && !os_make_writable(base, *size)) {
+        os_unmap(base, *size);
+        base = NULL;
+    }
     return base;
 }
 

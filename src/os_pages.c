@@ -174,6 +174,11 @@ void os_purge(void *p, size_t size)
     os_account_returned(size);
 }
 
+bool os_make_writable(void *p, size_t size)
+{
+    return mprotect(p, size, PROT_READ | PROT_WRITE) == 0;
+}
+
 /* Linux 6.17 and later move a range made of several mappings with one
  * mremap (blocks assembled from cached ones are such ranges); older
  * kernels unmap the target and then fail with EFAULT.  Probed once, by

@@ -12,6 +12,9 @@ void os_unmap(void *p, size_t size);
 /* Returns the physical pages to the kernel; the range stays mapped and
  * reads back as zeros. */
 void os_purge(void *p, size_t size);
+/* Makes [p, p+size) readable and writable again, whatever protection the
+ * program gave parts of it; false on failure. */
+bool os_make_writable(void *p, size_t size);
 
 /* What os_remap_inplace did with a range.  A range is several mappings
  * when hakmem assembled it, or when the program changed part of it

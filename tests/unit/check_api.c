@@ -558,7 +558,8 @@ END_TEST
  * attributes of part of it) grows from 4 to 16 MiB, where it is or, with
  * the pages after it taken, by a copy (mremap cannot move several
  * mappings and resize them at once); it keeps its contents, shrinks, and
- * is freed. */
+ * is freed.  Large blocks allocated afterwards, which may reuse its
+ * mapping, are writable throughout. */
 START_TEST(test_realloc_split_mapping)
 {
     const enum test_split k = (enum test_split)(_i / 2);
@@ -597,6 +598,13 @@ START_TEST(test_realloc_split_mapping)
                       test_split_name[k], down[i], bad);
     }
     hak_free(q);
+    const size_t again[] = {2 * TEST_MiB, 4 * TEST_MiB, grown, 40 * TEST_MiB};
+    for (size_t i = 0; i < sizeof again / sizeof again[0]; i++) {
+        char *r = hak_malloc(again[i]);
+        ck_assert_ptr_nonnull(r);
+        memset(r, 0x6b, hak_usable_size(r));
+        hak_free(r);
+    }
     ck_assert_int_eq(hak_check(), 0);
 }
 END_TEST

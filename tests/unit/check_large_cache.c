@@ -258,6 +258,50 @@ START_TEST(test_failed_move_assemble)
 }
 END_TEST
 
+/* ---- mappings the program split before freeing them -------------------- */
+
+/* A freed block whose mapping the program split (split _i / 4) serves a
+ * later allocation (mode _i % 4): as it is, assembled with a fresh
+ * part, grown in place or by a copy-free move (a kernel that moves one
+ * mapping at a time), or not at all when it cannot grow; in every case
+ * the allocation succeeds and the block is writable throughout, also
+ * where the program had made the pages read-only. */
+START_TEST(test_split_cached_mapping)
+{
+    const enum test_split k = (enum test_split)(_i / 4);
+    const int mode = _i % 4;
+    const size_t n = 6 * TEST_MiB;
+    if (mode == 1 && !os_moves_across_mappings())
+        return;
+    if (mode >= 2)
+        os_pages_single_mapping_moves(true);
+    unsigned char *p = whole_block(hak_malloc(n));
+    ck_assert_ptr_nonnull(p);
+    memset(p, 'S', n);
+    int err = test_split_mapping(p + TEST_MiB, 2 * TEST_MiB, k);
+    if (err != 0) {
+        fprintf(stderr, "%s refused (%s): that split is not tested\n", test_split_name[k],
+                strerror(err));
+        hak_free(p);
+        return;
+    }
+    void *blocker = mode == 3 ? test_block_after(p + hak_usable_size(p)) : NULL;
+    hak_free(p);
+    size_t want = mode == 0 ? n : 14 * TEST_MiB;
+    unsigned char *q = whole_block(hak_malloc(want));
+    ck_assert_msg(q != NULL, "after %s and free, malloc(%zu) failed", test_split_name[k], want);
+    if (mode == 0)
+        ck_assert_msg(q == p, "the cached mapping was not reused");
+    memset(q, 0x34, hak_usable_size(q));
+    hak_free(q);
+    if (blocker != NULL) {
+        ck_assert_msg(test_page_mapped(blocker), "the page after the mapping was unmapped");
+        munmap(blocker, PAGE);
+    }
+    ck_assert_int_eq(hak_check(), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("large_cache");
@@ -272,6 +316,10 @@ int main(void)
     tcase_add_test(tc, test_failed_move_realloc);
     tcase_add_test(tc, test_failed_move_cache_grow);
     tcase_add_loop_test(tc, test_failed_move_assemble, 0, 3);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("split");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_split_cached_mapping, 0, 4 * TEST_SPLITS);
     suite_add_tcase(s, tc);
     return test_run_suite_forked(s); /* an empty cache per test */
 }
