@@ -15,21 +15,26 @@
 /* ---- shared slow paths -------------------------------------------------- */
 
 /* An allocation that failed for want of memory: trim, ask the handler,
- * try again (reclaim_after_failure). */
+ * try again (reclaim_after_failure).  saved_errno is errno from before
+ * the failed attempt: a call that succeeds in the end leaves it so. */
 static COLD void *api_failed(enum reclaim_kind kind, size_t size, size_t align, bool zeroed,
-                             void *old)
+                             void *old, int saved_errno)
 {
     struct reclaim_request rq = {kind, size, align, zeroed, old};
-    return reclaim_after_failure(&rq);
+    void *p = reclaim_after_failure(&rq);
+    if (p != NULL)
+        errno = saved_errno;
+    return p;
 }
 
 NOINLINE void *api_alloc_slow(size_t size)
 {
     /* A thread's first allocation may be the process's first. */
     process_init();
+    int saved_errno = errno;
     void *p = heap_alloc_slow(size);
     if (unlikely(p == NULL))
-        return api_failed(RECLAIM_SMALL, size, 0, false, NULL);
+        return api_failed(RECLAIM_SMALL, size, 0, false, NULL, saved_errno);
     /* Done, and no lock held: where the purge thread may start. */
     reclaim_thread_maybe_start();
     return p;
@@ -37,9 +42,10 @@ NOINLINE void *api_alloc_slow(size_t size)
 
 static void *api_large(size_t size, size_t align, bool zeroed)
 {
+    int saved_errno = errno;
     void *p = large_alloc(size, align, zeroed);
     if (unlikely(p == NULL))
-        return api_failed(RECLAIM_LARGE, size, align, zeroed, NULL);
+        return api_failed(RECLAIM_LARGE, size, align, zeroed, NULL, saved_errno);
     reclaim_thread_maybe_start();
     /* Filled for mallopt(M_PERTURB) as the heap fills its own blocks
      * (calloc's, fresh and zero, is not). */
@@ -107,9 +113,10 @@ void *api_realloc(void *p, size_t size, const char *fn)
             return p;
     } else if (kind >= CHUNK_LARGE) {
         if (size > SIZE_CLASS_SMALL_MAX) {
+            int saved_errno = errno;
             void *q = large_realloc(p, size);
             if (unlikely(q == NULL))
-                return api_failed(RECLAIM_REALLOC, size, 0, false, p);
+                return api_failed(RECLAIM_REALLOC, size, 0, false, p, saved_errno);
             reclaim_thread_maybe_start();
             return q;
         }

@@ -42,6 +42,11 @@ void os_pages_fail_move_after(long n, void (*taken)(void *target, size_t size))
     store_release(&os_move_fail_countdown, n);
 }
 
+/* Declared first in a function: errno is restored whenever it returns
+ * (see os_pages.h). */
+static void os_restore_errno(const int *saved) { errno = *saved; }
+#define OS_KEEP_ERRNO int os_saved_errno __attribute__((cleanup(os_restore_errno), unused)) = errno
+
 /* Steps a test hook's countdown: true when it is at 0.  A sticky one
  * stays at 0 (every later call is hit too), another goes to -1 (off). */
 static bool os_countdown_hit(long *countdown, bool sticky)
@@ -131,6 +136,7 @@ static void *os_mmap_raw(size_t size)
 /* An aligned mapping, not accounted. */
 static void *os_map_aligned_raw(size_t size, size_t align)
 {
+    OS_KEEP_ERRNO;
     if (size > SIZE_MAX - align)
         return NULL;
     /* Over-map by the alignment and trim both ends: no address hint games,
@@ -164,18 +170,21 @@ void *os_map_aligned(size_t size, size_t align)
 
 void os_unmap(void *p, size_t size)
 {
+    OS_KEEP_ERRNO;
     munmap(p, size);
     os_account_unmap(size);
 }
 
 void os_purge(void *p, size_t size)
 {
+    OS_KEEP_ERRNO;
     madvise(p, size, MADV_DONTNEED);
     os_account_returned(size);
 }
 
 bool os_make_writable(void *p, size_t size)
 {
+    OS_KEEP_ERRNO;
     return mprotect(p, size, PROT_READ | PROT_WRITE) == 0;
 }
 
@@ -219,6 +228,7 @@ static bool os_probe_multi_moves(void)
 
 bool os_moves_across_mappings(void)
 {
+    OS_KEEP_ERRNO;
     if (load_relaxed(&os_single_mapping_moves))
         return false;
     int known = load_relaxed(&os_multi_moves);
@@ -233,6 +243,7 @@ void os_forget_mapped(size_t size) { fetch_sub_relaxed(&os_mapped, size); }
 
 void os_unmap_forgotten(void *p, size_t size)
 {
+    OS_KEEP_ERRNO;
     munmap(p, size);
     os_account_returned(size);
 }
@@ -253,11 +264,13 @@ static bool os_mremap_fixed(void *src, size_t old_size, size_t new_size, void *d
 
 bool os_move_pages(void *dst, void *src, size_t size)
 {
+    OS_KEEP_ERRNO;
     return os_mremap_fixed(src, size, size, dst);
 }
 
 enum os_remap os_remap_inplace(void *p, size_t old_size, size_t new_size)
 {
+    OS_KEEP_ERRNO;
     char *end = (char *)p + old_size;
     if (new_size < old_size) {
         /* munmap, unlike mremap, also cuts across mappings. */
@@ -293,6 +306,7 @@ enum os_remap os_remap_inplace(void *p, size_t old_size, size_t new_size)
 
 void *os_remap_aligned(void *old, size_t old_size, size_t new_size, size_t align)
 {
+    OS_KEEP_ERRNO;
     /* Reserve an aligned target, then let the kernel move the page tables
      * onto it: no copying, and the alignment survives.  Only the growth
      * is new to the total (and to the limit). */

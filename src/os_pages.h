@@ -1,5 +1,9 @@
 /* os_pages.h - the bottom layer: anonymous mappings from the kernel,
- * aligned reservations, and giving pages back. */
+ * aligned reservations, and giving pages back.
+ *
+ * No function here changes errno: what failed is in the return value,
+ * and the layers above set errno when they fail the program's request
+ * (a call that succeeds after a refused mremap leaves errno alone). */
 #ifndef HAKMEM_OS_PAGES_H
 #define HAKMEM_OS_PAGES_H
 

@@ -15,6 +15,7 @@
 #include "output.h"
 #include "reclaim.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -72,12 +73,16 @@ static void install_fault_reporter(void) {}
 
 void process_init_slow(void)
 {
+    /* It runs inside the program's first allocation, which must leave
+     * errno as it was (strtoul, sigaction...). */
+    int saved_errno = errno;
     int expect = 0;
     if (!cas_strong(&process_init_state, &expect, 1, __ATOMIC_ACQ_REL)) {
         if (init_running_here)
             return; /* re-entered from our own set-up: go on */
         while (load_acquire(&process_init_state) != 2)
             sched_yield();
+        errno = saved_errno;
         return;
     }
     init_running_here = true;
@@ -91,6 +96,7 @@ void process_init_slow(void)
     /* May allocate: after the state says the allocator is ready. */
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     DIAG_LOG("hakmem started in process %d (debug guards on)", (int)getpid());
+    errno = saved_errno;
 }
 
 __attribute__((constructor)) static void process_ctor(void)

@@ -49,6 +49,30 @@ static inline int test_thread_failed(void)
 #define TEST_ASSERT_NO_THREAD_ERROR()                                                              \
     ck_assert_msg(atomic_load(&test_thread_err_set) == 0, "worker thread: %s", test_thread_err)
 
+/* ---- errno after successful calls -------------------------------------- */
+
+/* Runs call (an assignment or a statement) with errno set to 4242 and
+ * reports on stderr when it changes it; TEST_ASSERT_ERRNO_KEPT fails the
+ * test if any did.  Usable from other threads too. */
+static atomic_int test_errno_changes __attribute__((unused));
+
+#define TEST_KEEPS_ERRNO(call)                                                                     \
+    do {                                                                                           \
+        errno = 4242;                                                                              \
+        call;                                                                                      \
+        int test_err_ = errno;                                                                     \
+        if (test_err_ != 4242) {                                                                   \
+            fprintf(stderr, "%s:%d: %s changed errno to %d\n", __FILE__, __LINE__, #call,          \
+                    test_err_);                                                                    \
+            atomic_fetch_add(&test_errno_changes, 1);                                              \
+        }                                                                                          \
+    } while (0)
+
+#define TEST_ASSERT_ERRNO_KEPT()                                                                   \
+    ck_assert_msg(atomic_load(&test_errno_changes) == 0,                                           \
+                  "%d successful calls changed errno (see above)",                                 \
+                  atomic_load(&test_errno_changes))
+
 /* ---- mappings ------------------------------------------------------------ */
 
 /* Maps a PROT_NONE page at addr, so that a mapping ending there cannot

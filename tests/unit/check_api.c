@@ -3,6 +3,8 @@
  * waste, alignment, calloc zeroing and realloc across every path. */
 #include "config.h"
 
+#include <pthread.h>
+
 #include "../test_check.h"
 
 /* ---- version ----------------------------------------------------------- */
@@ -576,9 +578,13 @@ START_TEST(test_realloc_split_mapping)
         return;
     }
     void *blocker = blocked ? test_block_after(p + hak_usable_size(p)) : NULL;
+    errno = 4242;
     char *q = hak_realloc(p, test_opaque(grown));
+    err = errno;
     ck_assert_msg(q != NULL, "after %s, realloc 4 -> 16 MiB%s failed (errno %d)",
-                  test_split_name[k], blocked ? " with the pages after it taken" : "", errno);
+                  test_split_name[k], blocked ? " with the pages after it taken" : "", err);
+    ck_assert_msg(err == 4242, "after %s, realloc 4 -> 16 MiB set errno to %d", test_split_name[k],
+                  err);
     size_t bad = test_verify(q, n, 40 + (uint64_t)_i);
     ck_assert_msg(bad == SIZE_MAX, "after %s, realloc 4 -> 16 MiB lost byte %zu",
                   test_split_name[k], bad);
@@ -606,6 +612,95 @@ START_TEST(test_realloc_split_mapping)
         hak_free(r);
     }
     ck_assert_int_eq(hak_check(), 0);
+}
+END_TEST
+
+/* Successful calls leave errno as it was, as glibc's do; errno is set only
+ * by a call that fails.  Every path: small and large, a large realloc in
+ * place, moved (the pages after it taken: the in-place attempt fails
+ * first), copied (its mapping split), shrunk in place and to a small
+ * block, blocks from the cache of large mappings, a thread's first call. */
+static void *first_call_keeps_errno(void *arg)
+{
+    (void)arg;
+    void *p;
+    TEST_KEEPS_ERRNO(p = hak_malloc(100));
+    TEST_KEEPS_ERRNO(hak_free(p));
+    TEST_KEEPS_ERRNO(p = hak_calloc(10, 300000));
+    TEST_KEEPS_ERRNO(hak_free(p));
+    return NULL;
+}
+
+START_TEST(test_success_keeps_errno)
+{
+    const size_t sizes[] = {0, 24, 1000, 70000, TEST_MiB, 3 * TEST_MiB};
+    void *p, *q;
+    int rc;
+    size_t u;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = test_opaque(sizes[i]);
+        TEST_KEEPS_ERRNO(p = hak_malloc(n));
+        ck_assert_ptr_nonnull(p);
+        TEST_KEEPS_ERRNO(u = hak_usable_size(p));
+        ck_assert_uint_ge(u, n);
+        TEST_KEEPS_ERRNO(hak_free(p));
+        TEST_KEEPS_ERRNO(p = hak_calloc(n, 1));
+        ck_assert_ptr_nonnull(p);
+        TEST_KEEPS_ERRNO(hak_free(p));
+        TEST_KEEPS_ERRNO(p = hak_aligned_alloc(4096, n));
+        ck_assert_ptr_nonnull(p);
+        TEST_KEEPS_ERRNO(hak_free(p));
+        TEST_KEEPS_ERRNO(p = hak_aligned_alloc(4 * TEST_MiB, n));
+        ck_assert_ptr_nonnull(p);
+        TEST_KEEPS_ERRNO(hak_free(p));
+        TEST_KEEPS_ERRNO(rc = hak_posix_memalign(&p, 64, n));
+        ck_assert_int_eq(rc, 0);
+        TEST_KEEPS_ERRNO(hak_free(p));
+    }
+    TEST_KEEPS_ERRNO(hak_free(NULL));
+
+    /* realloc along every path */
+    TEST_KEEPS_ERRNO(p = hak_realloc(NULL, 100));
+    TEST_KEEPS_ERRNO(p = hak_realloc(p, 5000));
+    TEST_KEEPS_ERRNO(p = hak_realloc(p, 100));
+    TEST_KEEPS_ERRNO(p = hak_realloc(p, 2 * TEST_MiB));
+    TEST_KEEPS_ERRNO(p = hak_realloc(p, 2 * TEST_MiB + 100000));
+    void *blocker = test_block_after((char *)p + hak_usable_size(p));
+    TEST_KEEPS_ERRNO(q = hak_realloc(p, 9 * TEST_MiB)); /* moved */
+    ck_assert_ptr_nonnull(q);
+    if (blocker != NULL)
+        munmap(blocker, 4096);
+    ck_assert_int_eq(test_split_mapping((char *)q + TEST_MiB, TEST_MiB, TEST_SPLIT_DONTDUMP), 0);
+    blocker = test_block_after((char *)q + hak_usable_size(q));
+    TEST_KEEPS_ERRNO(p = hak_realloc(q, 20 * TEST_MiB)); /* copied */
+    ck_assert_ptr_nonnull(p);
+    if (blocker != NULL)
+        munmap(blocker, 4096);
+    TEST_KEEPS_ERRNO(p = hak_realloc(p, 5 * TEST_MiB));
+    TEST_KEEPS_ERRNO(p = hak_realloc(p, 1000));
+    TEST_KEEPS_ERRNO(p = hak_realloc(p, 0));
+
+    /* the cache of freed large mappings: reused whole, and assembled */
+    void *big[3];
+    for (int i = 0; i < 3; i++)
+        TEST_KEEPS_ERRNO(big[i] = hak_malloc((size_t)(3 + i) * TEST_MiB));
+    for (int i = 0; i < 3; i++)
+        TEST_KEEPS_ERRNO(hak_free(big[i]));
+    TEST_KEEPS_ERRNO(p = hak_malloc(4 * TEST_MiB));
+    TEST_KEEPS_ERRNO(q = hak_malloc(6 * TEST_MiB));
+    TEST_KEEPS_ERRNO(hak_free(p));
+    TEST_KEEPS_ERRNO(hak_free(q));
+
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, first_call_keeps_errno, NULL), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+
+    struct hak_stats st;
+    TEST_KEEPS_ERRNO(rc = hak_stats(&st, sizeof st));
+    TEST_KEEPS_ERRNO(rc = hak_check());
+    TEST_KEEPS_ERRNO(u = hak_trim());
+    TEST_KEEPS_ERRNO(u = hak_version());
+    TEST_ASSERT_ERRNO_KEPT();
 }
 END_TEST
 
@@ -821,6 +916,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_realloc_same_size);
     tcase_add_test(tc, test_realloc_in_place_policy);
     tcase_add_loop_test(tc, test_realloc_split_mapping, 0, 2 * TEST_SPLITS);
+    tcase_add_test(tc, test_success_keeps_errno);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("align");

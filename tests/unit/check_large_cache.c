@@ -191,8 +191,11 @@ START_TEST(test_failed_move_realloc)
     test_fill(p, n, 21);
     void *blocker = test_block_after(p + hak_usable_size(p));
     os_pages_fail_move_after(0, take_target);
+    errno = 4242;
     char *q = hak_realloc(p, grown);
-    ck_assert_msg(q != NULL, "realloc 4 -> 16 MiB failed after a failed move (errno %d)", errno);
+    int err = errno;
+    ck_assert_msg(q != NULL, "realloc 4 -> 16 MiB failed after a failed move (errno %d)", err);
+    ck_assert_int_eq(err, 4242);
     check_taken_page();
     size_t bad = test_verify(q, n, 21);
     ck_assert_msg(bad == SIZE_MAX, "realloc after a failed move lost byte %zu", bad);
@@ -302,6 +305,30 @@ START_TEST(test_split_cached_mapping)
 }
 END_TEST
 
+/* ---- errno ------------------------------------------------------------- */
+
+/* An allocation refused at the soft mark (the caches hold memory) is
+ * tried again once they are emptied, and succeeds: errno stays as it
+ * was, as after any call that succeeds. */
+START_TEST(test_retry_keeps_errno)
+{
+    void *cached = hak_malloc(4 * TEST_MiB);
+    ck_assert_ptr_nonnull(cached);
+    hak_free(cached);
+    ck_assert_uint_gt(os_cached_bytes(), 0);
+    os_set_limits(0, os_mapped_bytes() + TEST_MiB);
+    errno = 4242;
+    /* aligned to a chunk: a fresh mapping, past the mark */
+    void *p = hak_aligned_alloc(4 * TEST_MiB, 3 * TEST_MiB);
+    int err = errno;
+    os_set_limits(0, 0);
+    ck_assert_msg(p != NULL, "the retry after the caches were emptied failed (errno %d)", err);
+    ck_assert_uint_eq(os_cached_bytes(), 0);
+    ck_assert_msg(err == 4242, "the allocation that succeeded on its retry set errno to %d", err);
+    hak_free(p);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("large_cache");
@@ -320,6 +347,9 @@ int main(void)
     tc = tcase_create("split");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_split_cached_mapping, 0, 4 * TEST_SPLITS);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("errno");
+    tcase_add_test(tc, test_retry_keeps_errno);
     suite_add_tcase(s, tc);
     return test_run_suite_forked(s); /* an empty cache per test */
 }

@@ -180,6 +180,61 @@ START_TEST(test_libc_aliases)
 }
 END_TEST
 
+/* C23's sized frees (no prototypes in this C library's headers) */
+void free_sized(void *ptr, size_t size);
+void free_aligned_sized(void *ptr, size_t alignment, size_t size);
+
+/* Successful calls of the malloc family leave errno as it was (see
+ * check_api's test_success_keeps_errno for the paths). */
+START_TEST(test_success_keeps_errno)
+{
+    const size_t sizes[] = {0, 100, 70000, 3 * TEST_MiB};
+    void *p, *q;
+    size_t u;
+    int rc;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = test_opaque(sizes[i]);
+        TEST_KEEPS_ERRNO(p = malloc(n));
+        TEST_KEEPS_ERRNO(u = malloc_usable_size(p));
+        TEST_KEEPS_ERRNO(free(p));
+        TEST_KEEPS_ERRNO(p = calloc(1, n));
+        TEST_KEEPS_ERRNO(free(p));
+        TEST_KEEPS_ERRNO(p = aligned_alloc(256, n));
+        TEST_KEEPS_ERRNO(free_aligned_sized(p, 256, n));
+        TEST_KEEPS_ERRNO(p = malloc(n));
+        TEST_KEEPS_ERRNO(free_sized(p, n));
+        TEST_KEEPS_ERRNO(rc = posix_memalign(&p, 4096, n));
+        TEST_KEEPS_ERRNO(free(p));
+        TEST_KEEPS_ERRNO(p = memalign(64, n));
+        TEST_KEEPS_ERRNO(free(p));
+        TEST_KEEPS_ERRNO(p = valloc(n));
+        TEST_KEEPS_ERRNO(free(p));
+        TEST_KEEPS_ERRNO(p = pvalloc(n));
+        TEST_KEEPS_ERRNO(free(p));
+        TEST_KEEPS_ERRNO(p = __libc_malloc(n));
+        TEST_KEEPS_ERRNO(p = __libc_realloc(p, n + 10));
+        TEST_KEEPS_ERRNO(__libc_free(p));
+        TEST_KEEPS_ERRNO(p = __libc_calloc(n, 1));
+        TEST_KEEPS_ERRNO(free(p));
+        TEST_KEEPS_ERRNO(p = __libc_memalign(64, n));
+        TEST_KEEPS_ERRNO(free(p));
+    }
+    (void)u;
+    (void)rc;
+    TEST_KEEPS_ERRNO(p = reallocarray(NULL, 10, 10));
+    TEST_KEEPS_ERRNO(p = reallocarray(p, 1000, 3 * 1024));
+    void *blocker = test_block_after((char *)p + malloc_usable_size(p));
+    TEST_KEEPS_ERRNO(q = realloc(p, 12 * TEST_MiB)); /* the in-place attempt fails */
+    ck_assert_ptr_nonnull(q);
+    if (blocker != NULL)
+        munmap(blocker, 4096);
+    TEST_KEEPS_ERRNO(q = realloc(q, 100));
+    TEST_KEEPS_ERRNO(q = realloc(q, 0));
+    TEST_KEEPS_ERRNO(free(NULL));
+    TEST_ASSERT_ERRNO_KEPT();
+}
+END_TEST
+
 /* The C library's own allocations (through its PLT) land in hakmem. */
 START_TEST(test_libc_internal_callers)
 {
@@ -333,6 +388,7 @@ static Suite *override_suite(void)
     tcase_add_test(tc, test_reallocarray);
     tcase_add_test(tc, test_aligned_family);
     tcase_add_test(tc, test_libc_aliases);
+    tcase_add_test(tc, test_success_keeps_errno);
     tcase_add_test(tc, test_libc_internal_callers);
     tcase_add_test(tc, test_threads_first_call);
     suite_add_tcase(s, tc);
