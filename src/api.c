@@ -124,9 +124,18 @@ void *api_realloc(void *p, size_t size, const char *fn)
     } else {
         diag_invalid_pointer(fn, p);
     }
-    void *q = api_alloc(size);
-    if (q == NULL)
-        return NULL; /* errno is ENOMEM; p is untouched */
+    /* Shrinking never fails, as glibc's does not: when no smaller block
+     * can be had at once (no trimming, no out-of-memory handler:
+     * heap_alloc_slow, not api_alloc), the block stays, a large one
+     * giving back its tail, and errno as it was. */
+    int saved_errno = errno;
+    void *q = size <= old ? heap_alloc_slow(size) : api_alloc(size);
+    if (q == NULL) {
+        if (size > old)
+            return NULL; /* errno is ENOMEM; p is untouched */
+        errno = saved_errno;
+        return kind == CHUNK_SUPERSLAB ? p : large_realloc(p, size);
+    }
     memcpy(q, p, size < old ? size : old);
     api_free(p, fn);
     return q;

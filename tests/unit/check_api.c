@@ -615,6 +615,119 @@ START_TEST(test_realloc_split_mapping)
 }
 END_TEST
 
+/* Runs fn in a child whose address space is capped at what it uses now,
+ * so that no new mapping can be had; fn reports failure on stderr and
+ * exits non-zero. */
+static void run_without_memory(void (*fn)(void *), void *arg)
+{
+    struct test_child ch;
+    test_run_child(fn, arg, &ch);
+    ck_assert_msg(WIFEXITED(ch.status) && WEXITSTATUS(ch.status) == 0,
+                  "child failed (status %#x): %s", (unsigned)ch.status, ch.err);
+}
+
+static void cap_address_space(void)
+{
+    size_t mapped = test_address_space_bytes();
+    if (mapped == 0) {
+        fprintf(stderr, "cannot read /proc/self/statm\n");
+        _exit(1);
+    }
+    struct rlimit rl = {mapped, RLIM_INFINITY};
+    if (setrlimit(RLIMIT_AS, &rl) != 0) {
+        fprintf(stderr, "setrlimit: %s\n", strerror(errno));
+        _exit(1);
+    }
+}
+
+/* Allocates blocks of n bytes until none can be had; returns them chained
+ * through their first word, for free_chain. */
+static void *exhaust(size_t n)
+{
+    void *chain = NULL, *b;
+    while ((b = hak_malloc(n)) != NULL) {
+        *(void **)b = chain;
+        chain = b;
+    }
+    return chain;
+}
+
+static void free_chain(void *chain)
+{
+    while (chain != NULL) {
+        void *next = *(void **)chain;
+        hak_free(chain);
+        chain = next;
+    }
+}
+
+#define CHILD_FAIL(...)                                                                            \
+    do {                                                                                           \
+        fprintf(stderr, __VA_ARGS__);                                                              \
+        _exit(1);                                                                                  \
+    } while (0)
+
+static int oom_handler_calls;
+
+static int count_oom_handler_calls(size_t size, void *arg)
+{
+    (void)size;
+    (void)arg;
+    oom_handler_calls++;
+    return 0;
+}
+
+/* The child: a block of from bytes shrinks to to bytes, a size realloc
+ * moves to a smaller block, when no such block can be had: glibc keeps
+ * the block and errno, and so does hakmem, without calling the
+ * out-of-memory handler (nothing fails). */
+static void shrink_without_memory(void *arg)
+{
+    const size_t *sizes = arg, from = sizes[0], to = sizes[1];
+    char *p = hak_malloc(from);
+    if (p == NULL)
+        CHILD_FAIL("hak_malloc(%zu) failed\n", from);
+    test_fill(p, from, 77);
+    cap_address_space();
+    void *held = exhaust(to);
+    hak_set_oom_handler(count_oom_handler_calls, NULL, NULL);
+    oom_handler_calls = 0;
+    errno = 4242;
+    char *q = hak_realloc(p, test_opaque(to));
+    int err = errno;
+    if (oom_handler_calls != 0)
+        CHILD_FAIL("realloc %zu -> %zu without memory called the out-of-memory handler\n", from,
+                   to);
+    if (q != p)
+        CHILD_FAIL("realloc %zu -> %zu without memory returned %p, not the block %p (errno %d)\n",
+                   from, to, (void *)q, (void *)p, err);
+    if (err != 4242)
+        CHILD_FAIL("realloc %zu -> %zu without memory set errno to %d\n", from, to, err);
+    if (hak_usable_size(q) < to || test_verify(q, to, 77) != SIZE_MAX)
+        CHILD_FAIL("realloc %zu -> %zu without memory damaged the block\n", from, to);
+    /* growing back needs memory when the block shrank in place */
+    errno = 0;
+    char *r = hak_realloc(q, test_opaque(from + 256 * TEST_MiB));
+    if (r != NULL || errno != ENOMEM)
+        CHILD_FAIL("realloc growth without memory: %p errno %d\n", (void *)r, errno);
+    hak_free(q);
+    free_chain(held);
+    if (hak_check() != 0)
+        CHILD_FAIL("hak_check failed\n");
+}
+
+START_TEST(test_realloc_shrink_without_memory)
+{
+    /* a small block below 3/8 of its size; a large block to a size class */
+    static const size_t cases[][2] = {{256 * TEST_KiB, 1000},
+                                      {200 * TEST_KiB, 100},
+                                      {4 * TEST_MiB, 500 * TEST_KiB},
+                                      {3 * TEST_MiB, 24}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        run_without_memory(shrink_without_memory, (void *)cases[i]);
+}
+END_TEST
+
 /* Successful calls leave errno as it was, as glibc's do; errno is set only
  * by a call that fails.  Every path: small and large, a large realloc in
  * place, moved (the pages after it taken: the in-place attempt fails
@@ -916,6 +1029,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_realloc_same_size);
     tcase_add_test(tc, test_realloc_in_place_policy);
     tcase_add_loop_test(tc, test_realloc_split_mapping, 0, 2 * TEST_SPLITS);
+    tcase_add_test(tc, test_realloc_shrink_without_memory);
     tcase_add_test(tc, test_success_keeps_errno);
     suite_add_tcase(s, tc);
 
