@@ -95,11 +95,15 @@ HAK_API void __libc_free(void *ptr);
 HAK_API void *__libc_calloc(size_t nmemb, size_t size);
 HAK_API void *__libc_realloc(void *ptr, size_t size);
 HAK_API void *__libc_memalign(size_t alignment, size_t size);
+HAK_API void *__libc_valloc(size_t size);
+HAK_API void *__libc_pvalloc(size_t size);
 
 void *__libc_malloc(size_t size) { return api_alloc(size); }
 void __libc_free(void *ptr) { api_free(ptr, "free"); }
 void *__libc_calloc(size_t nmemb, size_t size) { return api_calloc(nmemb, size); }
 void *__libc_realloc(void *ptr, size_t size) { return api_realloc(ptr, size, "realloc"); }
 void *__libc_memalign(size_t alignment, size_t size) { return memalign(alignment, size); }
+void *__libc_valloc(size_t size) { return valloc(size); }
+void *__libc_pvalloc(size_t size) { return pvalloc(size); }
 
 #endif /* HAKMEM_OVERRIDE */

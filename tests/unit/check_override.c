@@ -18,6 +18,8 @@ extern void __libc_free(void *);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
+extern void *__libc_valloc(size_t);
+extern void *__libc_pvalloc(size_t);
 
 static uint64_t class_allocs(size_t block)
 {
@@ -177,6 +179,21 @@ START_TEST(test_libc_aliases)
     check_hakmem_block(p, 100, "__libc_memalign(512, 100)");
     ck_assert(test_aligned(p, 512));
     __libc_free(p);
+
+    /* glibc's valloc and pvalloc under their internal names: hakmem's
+     * blocks, which free() accepts */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    p = __libc_valloc(test_opaque(100));
+    check_hakmem_block(p, 100, "__libc_valloc(100)");
+    ck_assert(test_aligned(p, page));
+    free(p);
+    p = __libc_pvalloc(test_opaque(100));
+    check_hakmem_block(p, page, "__libc_pvalloc(100)");
+    ck_assert(test_aligned(p, page));
+    free(p);
+    p = __libc_valloc(test_opaque(3 * TEST_MiB));
+    check_hakmem_block(p, 3 * TEST_MiB, "__libc_valloc(3 MiB)");
+    __libc_free(p);
 }
 END_TEST
 
@@ -217,6 +234,10 @@ START_TEST(test_success_keeps_errno)
         TEST_KEEPS_ERRNO(p = __libc_calloc(n, 1));
         TEST_KEEPS_ERRNO(free(p));
         TEST_KEEPS_ERRNO(p = __libc_memalign(64, n));
+        TEST_KEEPS_ERRNO(free(p));
+        TEST_KEEPS_ERRNO(p = __libc_valloc(n));
+        TEST_KEEPS_ERRNO(free(p));
+        TEST_KEEPS_ERRNO(p = __libc_pvalloc(n));
         TEST_KEEPS_ERRNO(free(p));
     }
     (void)u;
