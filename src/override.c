@@ -63,9 +63,10 @@ HAK_API void *aligned_alloc(size_t alignment, size_t size)
 
 HAK_API void *memalign(size_t alignment, size_t size)
 {
-    /* glibc rounds an alignment that is not a power of two up to one. */
-    if (alignment > ((size_t)1 << 62)) {
-        errno = ENOMEM; /* as glibc: no such block can exist */
+    /* As glibc: an alignment that is not a power of two is rounded up to
+     * one, and one above the largest power of two is invalid. */
+    if (alignment > SIZE_MAX / 2 + 1) {
+        errno = EINVAL;
         return NULL;
     }
     size_t a = MIN_ALIGN;

@@ -197,6 +197,100 @@ START_TEST(test_libc_aliases)
 }
 END_TEST
 
+/* The aligned allocators at their edges answer as glibc 2.36 does (its
+ * answers, from a program run without hakmem, are the table): an
+ * alignment above the largest power of two is EINVAL, any other is
+ * rounded up to a power of two; what cannot be allocated is ENOMEM.
+ * aligned_alloc alone is stricter, as glibc 2.38 and C17: an alignment
+ * that is not a power of two is EINVAL. */
+enum { OK = 0 };
+static const struct {
+    int fn; /* 0 memalign, 1 aligned_alloc, 2 valloc, 3 pvalloc, 4 posix_memalign */
+    size_t alignment, size;
+    int want; /* OK, or the errno (posix_memalign: the result) */
+} aligned_edges[] = {
+    {0, SIZE_MAX, 1, EINVAL},
+    {0, SIZE_MAX / 2 + 2, 1, EINVAL},
+    {0, SIZE_MAX, SIZE_MAX, EINVAL},
+    {0, SIZE_MAX / 2 + 1, 1, ENOMEM},
+    {0, SIZE_MAX / 2, 1, ENOMEM},
+    {0, ((size_t)1 << 62) + 1, 1, ENOMEM},
+    {0, (size_t)1 << 50, 1, ENOMEM},
+    {0, (size_t)1 << 40, 1, ENOMEM},
+    {0, 0, 100, OK},
+    {0, 1, 100, OK},
+    {0, 3, 100, OK},
+    {0, 24, 100, OK},
+    {0, 100, 100, OK},
+    {0, 3 * 1024 * 1024, 100, OK},
+    {0, 0, SIZE_MAX, ENOMEM},
+    {0, 8, SIZE_MAX, ENOMEM},
+    {0, 64, SIZE_MAX, ENOMEM},
+    {0, 64, SIZE_MAX - 100, ENOMEM},
+    {0, 64, SIZE_MAX / 2, ENOMEM},
+    {0, 4096, SIZE_MAX - 4096, ENOMEM},
+    {1, SIZE_MAX, 1, EINVAL},
+    {1, SIZE_MAX / 2 + 1, 1, ENOMEM},
+    {1, 64, SIZE_MAX, ENOMEM},
+    {1, 0, 100, EINVAL},  /* glibc 2.36: a block; 2.38: EINVAL */
+    {1, 24, 100, EINVAL}, /* likewise */
+    {2, 0, SIZE_MAX, ENOMEM},
+    {2, 0, SIZE_MAX - 4096, ENOMEM},
+    {2, 0, SIZE_MAX / 2, ENOMEM},
+    {2, 0, 0, OK},
+    {3, 0, SIZE_MAX, ENOMEM},
+    {3, 0, SIZE_MAX - 4096, ENOMEM},
+    {3, 0, SIZE_MAX - 3 * 4096, ENOMEM},
+    {3, 0, SIZE_MAX / 2, ENOMEM},
+    {3, 0, 0, OK},
+    {4, 0, 100, EINVAL},
+    {4, 1, 100, EINVAL},
+    {4, 4, 100, EINVAL},
+    {4, 24, 100, EINVAL},
+    {4, SIZE_MAX, 100, EINVAL},
+    {4, 8, 100, OK},
+    {4, SIZE_MAX / 2 + 1, 100, ENOMEM},
+    {4, (size_t)1 << 62, 100, ENOMEM},
+    {4, 64, SIZE_MAX, ENOMEM},
+    {4, 64, SIZE_MAX / 2, ENOMEM},
+};
+
+/* memalign and aligned_alloc called through pointers: their prototypes
+ * promise the compiler a block aligned as asked (alloc_align), which
+ * UBSan checks, and an alignment that is not a power of two cannot keep
+ * that promise; the table passes such alignments on purpose. */
+static void *(*volatile memalign_fn)(size_t, size_t) = memalign;
+static void *(*volatile aligned_alloc_fn)(size_t, size_t) = aligned_alloc;
+
+START_TEST(test_aligned_edges_as_glibc)
+{
+    static const char *const names[] = {"memalign", "aligned_alloc", "valloc", "pvalloc",
+                                        "posix_memalign"};
+    for (size_t i = 0; i < sizeof aligned_edges / sizeof aligned_edges[0]; i++) {
+        size_t a = test_opaque(aligned_edges[i].alignment), n = test_opaque(aligned_edges[i].size);
+        int want = aligned_edges[i].want, got;
+        void *p = NULL;
+        errno = 4242;
+        switch (aligned_edges[i].fn) {
+        case 0: p = memalign_fn(a, n); break;
+        case 1: p = aligned_alloc_fn(a, n); break;
+        case 2: p = valloc(n); break;
+        case 3: p = pvalloc(n); break;
+        default: got = posix_memalign(&p, a, n); break;
+        }
+        int err = errno;
+        if (aligned_edges[i].fn != 4)
+            got = p != NULL ? OK : err;
+        ck_assert_msg(got == want, "%s(%zu, %zu): %s, want %s (as glibc)",
+                      names[aligned_edges[i].fn], a, n, got == OK ? "a block" : strerror(got),
+                      want == OK ? "a block" : strerror(want));
+        ck_assert_msg(p == NULL || err == 4242, "%s(%zu, %zu) succeeded but changed errno to %d",
+                      names[aligned_edges[i].fn], a, n, err);
+        free(p);
+    }
+}
+END_TEST
+
 /* C23's sized frees (no prototypes in this C library's headers) */
 void free_sized(void *ptr, size_t size);
 void free_aligned_sized(void *ptr, size_t alignment, size_t size);
@@ -409,6 +503,7 @@ static Suite *override_suite(void)
     tcase_add_test(tc, test_reallocarray);
     tcase_add_test(tc, test_aligned_family);
     tcase_add_test(tc, test_libc_aliases);
+    tcase_add_test(tc, test_aligned_edges_as_glibc);
     tcase_add_test(tc, test_success_keeps_errno);
     tcase_add_test(tc, test_libc_internal_callers);
     tcase_add_test(tc, test_threads_first_call);
