@@ -5,6 +5,7 @@
 #include "api.h"
 #include "diag.h"
 #include "hakmem.h"
+#include "harden.h"
 #include "large.h"
 #include "process.h"
 #include "reclaim.h"
@@ -62,6 +63,8 @@ void api_free_large_or_invalid(void *p, const char *fn)
         return;
     if (chunk_kind_of(p) >= CHUNK_LARGE)
         large_free(p, fn);
+    else if (HARDEN_ON && harden_zero_owns(p)) /* a zero-size block (harden_zero_alloc) */
+        harden_zero_free(p, fn);
     else
         diag_invalid_pointer(fn, p);
 }
@@ -84,12 +87,23 @@ void *api_calloc(size_t nmemb, size_t size)
     return p;
 }
 
+/* What the program may use of the small block p: its block, or in the
+ * hardened library the size it asked for (the fill and the canary
+ * follow; see slab_stamp). */
 static size_t small_usable(void *p, const char *fn)
 {
     struct slab *s = slab_of(p);
+    if (HARDEN_ON)
+        return slab_live_size(s, p, fn);
     if (!slab_is_carved_block(s, p))
         diag_invalid_pointer(fn, p);
     return s->block_size;
+}
+
+/* The most the small block p can hold (usable: small_usable). */
+static size_t small_room(void *p, size_t usable)
+{
+    return HARDEN_ON ? slab_of(p)->block_size - HARDEN_TAIL : usable;
 }
 
 void *api_realloc(void *p, size_t size, const char *fn)
@@ -105,12 +119,16 @@ void *api_realloc(void *p, size_t size, const char *fn)
     size_t old;
     if (kind == CHUNK_SUPERSLAB) {
         old = small_usable(p, fn);
+        size_t room = small_room(p, old);
         /* Keep the block while it fits and over 3/8 of it is used: with
          * classes 25% apart, halving a request lands at 40-50% of its
          * block, and a move there copies half a block to save half a
          * block that the next grow would want back. */
-        if (size <= old && (old <= 64 || size > old / 4 + old / 8))
+        if (size <= room && (room <= 64 || size > room / 4 + room / 8)) {
+            if (HARDEN_ON) /* the fill and the canary move to the new end */
+                slab_stamp(slab_of(p), p, size);
             return p;
+        }
     } else if (kind >= CHUNK_LARGE) {
         if (size > SIZE_CLASS_SMALL_MAX) {
             int saved_errno = errno;
@@ -121,6 +139,8 @@ void *api_realloc(void *p, size_t size, const char *fn)
             return q;
         }
         old = large_usable_size(p, fn);
+    } else if (HARDEN_ON && harden_zero_owns(p)) {
+        old = 0;
     } else {
         diag_invalid_pointer(fn, p);
     }
@@ -148,13 +168,19 @@ static void *aligned_alloc_checked(size_t alignment, size_t size)
 {
     if (alignment <= MIN_ALIGN)
         return api_alloc(size);
-    if (alignment <= SLAB_UNIT_SIZE && size <= SIZE_CLASS_SMALL_MAX) {
+    if (alignment <= SLAB_UNIT_SIZE && size <= SIZE_CLASS_SMALL_MAX - HARDEN_TAIL) {
         /* Slabs start on 64 KiB boundaries, so every block of a class
-         * whose size is a multiple of the alignment is aligned. */
-        size_t need = size < alignment ? alignment : size;
+         * whose size is a multiple of the alignment is aligned.  (In the
+         * hardened library the block keeps HARDEN_TAIL bytes after the
+         * request, and the fill and canary go where this one ends.) */
+        size_t need = size + HARDEN_TAIL < alignment ? alignment : size + HARDEN_TAIL;
         for (unsigned c = size_class_of(need); c < SIZE_CLASS_COUNT; c++)
-            if (size_class_bytes[c] % alignment == 0)
-                return api_alloc(size_class_bytes[c]);
+            if (size_class_bytes[c] % alignment == 0) {
+                void *p = api_alloc(size_class_bytes[c] - HARDEN_TAIL);
+                if (HARDEN_ON && p != NULL)
+                    slab_stamp(slab_of(p), p, size);
+                return p;
+            }
     }
     return api_large(size, alignment, false);
 }
@@ -190,6 +216,8 @@ size_t api_usable_size(const void *p, const char *fn)
         return small_usable((void *)p, fn);
     if (kind >= CHUNK_LARGE)
         return large_usable_size(p, fn);
+    if (HARDEN_ON && harden_zero_owns(p))
+        return 0;
     diag_invalid_pointer(fn, p);
 }
 

@@ -33,12 +33,17 @@ ALWAYS_INLINE void *api_alloc_from(struct slab *s, size_t size)
     return api_alloc_slow(size);
 }
 
+/* The hardened library's blocks keep HARDEN_TAIL bytes after the request
+ * (slab.h, the canaries); a request of 0 bytes takes the class of
+ * HARDEN_TAIL, whose slab is always the sentinel: the slow path gives it
+ * a block that cannot be read or written. */
 ALWAYS_INLINE void *api_alloc(size_t size)
 {
-    if (likely(size <= SIZE_CLASS_TINY_MAX))
-        return api_alloc_from(heap_me.heap->tiny[(size + MIN_ALIGN - 1) / MIN_ALIGN], size);
-    if (likely(size <= SIZE_CLASS_SMALL_MAX))
-        return api_alloc_from(heap_me.heap->current[size_class_of_mid(size)], size);
+    if (likely(size <= SIZE_CLASS_TINY_MAX - HARDEN_TAIL))
+        return api_alloc_from(heap_me.heap->tiny[(size + HARDEN_TAIL + MIN_ALIGN - 1) / MIN_ALIGN],
+                              size);
+    if (likely(size <= SIZE_CLASS_SMALL_MAX - HARDEN_TAIL))
+        return api_alloc_from(heap_me.heap->current[size_class_of_mid(size + HARDEN_TAIL)], size);
     return api_alloc_large(size);
 }
 

@@ -27,7 +27,7 @@ static void check_superslab(struct superslab *ss, void *arg)
                     (void *)ss);
         cs->problems++;
     }
-    for (unsigned u = 1; u < SS_UNITS;) {
+    for (unsigned u = 1; u < SS_SLAB_UNITS;) {
         struct slab *s = &ss->slabs[u];
         bool unit_free = (ss->h.free_units >> u) & 1u;
         if (unit_free) {

@@ -10,6 +10,7 @@
 #include "chunk_map.h"
 #include "diag.h"
 #include "hakmem.h"
+#include "harden.h"
 #include "heap.h"
 #include "large.h"
 #include "lock.h"
@@ -243,7 +244,10 @@ void compat_check_sized_free(void *p, size_t size, size_t alignment, const char 
     if (p == NULL)
         return;
     unsigned kind = chunk_kind_of(p);
-    if (kind == CHUNK_SUPERSLAB) {
+    if (kind == CHUNK_SUPERSLAB && HARDEN_ON) {
+        /* The hardened library's canary records the size asked for. */
+        usable = least = slab_live_size(slab_of(p), p, fn);
+    } else if (kind == CHUNK_SUPERSLAB) {
         struct slab *s = slab_of(p);
         if (!slab_is_carved_block(s, p))
             diag_invalid_pointer(fn, p);
@@ -252,6 +256,8 @@ void compat_check_sized_free(void *p, size_t size, size_t alignment, const char 
          * sizes down to 3/8 of it, any size in one of 64 bytes or less
          * (api_realloc); an aligned block's class says nothing. */
         least = alignment != 0 || usable <= 64 ? 0 : usable / 4 + usable / 8 + 1;
+    } else if (HARDEN_ON && harden_zero_owns(p)) {
+        usable = least = 0; /* a zero-size block (harden_zero_alloc) */
     } else if (kind >= CHUNK_LARGE) {
         usable = large_usable_size(p, fn);
         least = alignment != 0 ? 0 : SIZE_CLASS_SMALL_MAX + 1;

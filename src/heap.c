@@ -7,6 +7,7 @@
 #include "heap.h"
 
 #include "diag.h"
+#include "harden.h"
 #include "lock.h"
 #include "os_pages.h"
 #include "stats.h"
@@ -495,7 +496,17 @@ void heap_set_perturb(int value)
 
 void *heap_alloc_slow(size_t size)
 {
-    unsigned cls = size_class_of(size);
+    /* The hardened library: malloc(0) gets a block that cannot be read or
+     * written.  Its fast path sends size 0 here: the class of HARDEN_TAIL
+     * bytes serves no other request, so its current slab stays the
+     * sentinel. */
+    if (HARDEN_ON && size == 0) {
+        void *z = harden_zero_alloc();
+        if (z != NULL)
+            return z;
+        size = 1; /* the reserved range is used up: an ordinary block */
+    }
+    unsigned cls = size_class_of(size + HARDEN_TAIL);
     struct heap *h = heap_me.heap;
     /* A free list head slab_take_or_null refused is reported by the refill,
      * whose slab_take looks at the same current slab first. */
@@ -526,10 +537,14 @@ void heap_free_invalid(void *p, const char *fn) { diag_invalid_pointer(fn, p); }
 
 void heap_free_keyed(struct slab *s, void *p, const char *fn)
 {
-    if (slab_owner_holds(s, p))
+    if (HARDEN_ON || slab_owner_holds(s, p))
         diag_fatal("%s(): double free of %p", fn, p);
     heap_free_local(s, p);
 }
+
+#ifdef HAKMEM_HARDENED
+void heap_free_out_of_bounds(void *p, const char *fn) { slab_bad_bounds(slab_of(p), p, fn); }
+#endif
 
 /* Empty current slabs of bigger blocks a heap keeps: at most
  * HEAP_KEPT_EMPTY of them (heap.kept_empty), each of at most this span.
@@ -652,9 +667,9 @@ static void test_drain_unowned(struct slab *s)
     if (!cas_strong(&s->remote, &w, 0, __ATOMIC_ACQUIRE))
         return;
     void **head = SLAB_REMOTE_HEAD(w), **tail = head;
-    while (tail[0] != NULL)
-        tail = tail[0];
-    tail[0] = s->free; /* races with the owner's own pops and pushes */
+    while (slab_next(tail) != NULL)
+        tail = slab_next(tail);
+    slab_set_link(tail, s->free); /* races with the owner's own pops and pushes */
     s->free = head;
     owner_store(&s->used, s->used - SLAB_REMOTE_COUNT(w));
     s->free_count += SLAB_REMOTE_COUNT(w);
@@ -674,12 +689,13 @@ static COLD void heap_count_orphan_free(unsigned cls)
  * onto s's remote stack. */
 static void heap_free_foreign(struct heap *h, struct slab *s, void *p, const char *fn)
 {
-    /* The key: freed already (see heap_free_small), unless a coincidence. */
-    if (((void **)p)[1] == (void *)SLAB_FREE_KEY && slab_other_holds(s, p))
+    /* The key: freed already (see heap_free_small), unless a coincidence
+     * (never, in the hardened library). */
+    if (slab_holds_free_words(p) && (HARDEN_ON || slab_other_holds(s, p)))
         diag_fatal("%s(): double free of %p", fn, p);
     if (DIAG_GUARDS_ON)
         slab_debug_poison(s, p);
-    ((void **)p)[1] = (void *)SLAB_FREE_KEY;
+    slab_mark_remote_free(p);
     if (h != NULL) {
         owner_add(&h->c.frees[s->cls], 1);
         h->busy = 1; /* from before a push that may claim s (fork) */
@@ -730,8 +746,11 @@ static void heap_free_foreign(struct heap *h, struct slab *s, void *p, const cha
 static NOINLINE void heap_free_perturbed(struct heap *h, struct slab *s, void *p, const char *fn)
 {
     int byte = heap_perturb_follow(h);
+    /* (The hardened library keeps the canary in the last word: the free
+     * of the block after checks it.) */
+    size_t keep = HARDEN_ON ? sizeof(uint64_t) : 0;
     if (byte != 0 && !DIAG_GUARDS_ON)
-        memset((char *)p + 2 * sizeof(void *), byte, s->block_size - 2 * sizeof(void *));
+        memset((char *)p + 2 * sizeof(void *), byte, s->block_size - 2 * sizeof(void *) - keep);
     if (slab_owner(s) != h->id) {
         heap_free_foreign(h, s, p, fn);
         return;
@@ -740,7 +759,7 @@ static NOINLINE void heap_free_perturbed(struct heap *h, struct slab *s, void *p
      * reads it. */
     struct heap_thread perturbing = heap_me;
     heap_me = (struct heap_thread){h, h->id};
-    if (((void **)p)[1] == (void *)SLAB_FREE_KEY)
+    if (slab_holds_free_words(p))
         heap_free_keyed(s, p, fn);
     else
         heap_free_local(s, p);
@@ -753,6 +772,13 @@ void heap_free_remote(struct heap *h, struct slab *s, void *p, const char *fn)
      * never handed out. */
     if (unlikely(!slab_is_carved_block(s, p)))
         diag_invalid_pointer(fn, p);
+    /* The hardened library checks p before a perturbing free fills it: a
+     * double free (its free words are secret, never a coincidence), then
+     * its bounds. */
+    if (HARDEN_ON && slab_holds_free_words(p))
+        diag_fatal("%s(): double free of %p", fn, p);
+    if (HARDEN_ON && !slab_bounds_intact(s, p, slab_block_scaled(s, p)))
+        slab_bad_bounds(s, p, fn);
     if (unlikely(h == &heap_empty)) {
         if (tls_heap_set_aside != NULL) {
             heap_free_perturbed(tls_heap_set_aside, s, p, fn);

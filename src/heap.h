@@ -83,8 +83,12 @@ void heap_slab_emptied(struct slab *s);
  * would make every free align the stack first. */
 COLD void heap_free_invalid(void *p, const char *fn);
 /* A local free of p, which carries the free key: aborts if p is on the
- * slab's lists (a double free), else frees it. */
+ * slab's lists (a double free), else frees it.  (In the hardened library
+ * the key cannot be a coincidence: it aborts at once.) */
 COLD void heap_free_keyed(struct slab *s, void *p, const char *fn);
+/* The hardened library: a free of p found a write past its end or
+ * before its start (see slab_bounds_intact); aborts. */
+COLD void heap_free_out_of_bounds(void *p, const char *fn);
 
 /* p lies in a SuperSlab chunk. */
 /* The owner's free of block b of s (checked): onto the free list; an
@@ -93,8 +97,7 @@ ALWAYS_INLINE void heap_free_local(struct slab *s, void **b)
 {
     if (DIAG_GUARDS_ON)
         slab_debug_poison(s, b);
-    b[0] = s->free;
-    b[1] = (void *)SLAB_FREE_KEY;
+    slab_set_free_words(b, s->free);
     s->free = b;
     uint32_t used = s->used - 1;
     owner_store(&s->used, used);
@@ -128,8 +131,12 @@ ALWAYS_INLINE void heap_free_small(void *p, const char *fn)
         /* Every free block carries the key, and malloc clears it: a block
          * that has it was freed already, or holds it by coincidence, which
          * heap_free_keyed tells apart by looking for it on the lists. */
-        if (unlikely(b[1] == (void *)SLAB_FREE_KEY)) {
+        if (unlikely(slab_holds_free_words(b))) {
             heap_free_keyed(s, p, fn);
+            return;
+        }
+        if (HARDEN_ON && unlikely(!slab_bounds_intact(s, b, q))) {
+            heap_free_out_of_bounds(p, fn);
             return;
         }
         heap_free_local(s, b);

@@ -13,6 +13,7 @@
 
 #include "chunk_map.h"
 #include "diag.h"
+#include "harden.h"
 #include "lock.h"
 #include "os_pages.h"
 #include "stats.h"
@@ -317,8 +318,9 @@ void *large_alloc(size_t size, size_t align, bool zeroed)
         errno = ENOMEM;
         return NULL;
     }
-    /* At least a page: the chunk marked for the block must be mapped. */
-    size_t body = align_up(size ? size : 1, OS_PAGE_SIZE);
+    /* At least a page: the chunk marked for the block must be mapped.
+     * The hardened library's guard page follows it. */
+    size_t body = align_up(size ? size : 1, OS_PAGE_SIZE) + HARDEN_LARGE_GUARD;
     char *base, *user;
     size_t map_size;
     enum chunk_kind kind = CHUNK_LARGE;
@@ -347,7 +349,8 @@ void *large_alloc(size_t size, size_t align, bool zeroed)
         map_size = OS_PAGE_SIZE + body;
         kind = CHUNK_LARGE_ALIGNED;
     }
-    if (!chunk_map_set(user, kind)) {
+    if ((HARDEN_ON && !harden_guard(base + map_size - OS_PAGE_SIZE, OS_PAGE_SIZE)) ||
+        !chunk_map_set(user, kind)) {
         os_unmap(base, map_size);
         errno = ENOMEM;
         return NULL;
@@ -357,13 +360,22 @@ void *large_alloc(size_t size, size_t align, bool zeroed)
     hdr->map_base = base;
     hdr->map_size = map_size;
     hdr->user = user;
-    hdr->usable = (size_t)(base + map_size - user);
+    hdr->usable = (size_t)(base + map_size - user) - HARDEN_LARGE_GUARD;
     large_account(1, (int64_t)map_size, (int64_t)hdr->usable);
     fetch_add_relaxed(&large_allocs, 1);
     fetch_add_relaxed(&large_requested, size);
     stats_sample_peak();
     DIAG_LOG("large block %p: %zu bytes mapped at %p", (void *)user, map_size, (void *)base);
     return user;
+}
+
+/* The hardened library's guard page ends the mapping [base, base +
+ * map_size): made accessible again before the mapping is cached, as it
+ * is reused whole.  False when the kernel refuses (the mapping is then
+ * unmapped, not cached). */
+static bool large_unguard(char *base, size_t map_size)
+{
+    return !HARDEN_ON || harden_unguard(base + map_size - OS_PAGE_SIZE, OS_PAGE_SIZE);
 }
 
 void large_free(void *p, const char *fn)
@@ -377,7 +389,8 @@ void large_free(void *p, const char *fn)
     /* Unregister before unmapping: the range may be reused at once.  (A
      * cached mapping stays unregistered too: freeing p again is invalid.) */
     chunk_map_set(p, CHUNK_NONE);
-    if ((char *)p - base == (ptrdiff_t)OS_PAGE_SIZE && ((uintptr_t)base & (CHUNK_SIZE - 1)) == 0)
+    if ((char *)p - base == (ptrdiff_t)OS_PAGE_SIZE && ((uintptr_t)base & (CHUNK_SIZE - 1)) == 0 &&
+        large_unguard(base, map_size))
         large_cache_put(base, map_size);
     else
         os_unmap(base, map_size);
@@ -406,9 +419,14 @@ void *large_realloc(void *p, size_t size)
         return NULL;
     }
     size_t offset = (size_t)((char *)p - hdr->map_base);
-    size_t new_map = offset + align_up(size, OS_PAGE_SIZE);
+    size_t new_map = offset + align_up(size, OS_PAGE_SIZE) + HARDEN_LARGE_GUARD;
     if (new_map == hdr->map_size)
         return p;
+    /* The hardened library's guard page ends the mapping, and mremap
+     * resizes no range of two protections: a new block, its guard page
+     * after it. */
+    if (HARDEN_ON)
+        return large_realloc_copy(p, size, hdr->usable);
     size_t old_map = hdr->map_size, old_usable = hdr->usable;
     char *base = hdr->map_base;
     enum chunk_kind kind = chunk_kind_of(p);

@@ -17,6 +17,7 @@ src_layers = \
 	slab \
 	size_class \
 	chunk_map \
+	harden \
 	os_pages \
 	lock \
 	cgroup \
@@ -34,6 +35,7 @@ HAKMEM_CORE_SOURCES = \
 	src/internal.h src/output.c src/output.h src/env.c src/env.h \
 	src/diag.c src/diag.h src/cgroup.c src/cgroup.h src/lock.c src/lock.h \
 	src/os_pages.c src/os_pages.h \
+	src/harden.c src/harden.h \
 	src/chunk_map.c src/chunk_map.h \
 	src/size_class.c src/size_class.h \
 	src/slab.c src/slab.h \
@@ -57,3 +59,16 @@ src_libhakmem_la_LDFLAGS = -version-info $(HAKMEM_LT_VERSION) -no-undefined \
 	$(HAKMEM_LIB_LDFLAGS) -Wl,--version-script=$(srcdir)/src/libhakmem.sym -Wl,-z,nodelete
 EXTRA_src_libhakmem_la_DEPENDENCIES = src/libhakmem.sym
 EXTRA_DIST += src/libhakmem.sym
+
+## The hardened library (issue 15): the same sources, API and version
+## script, compiled again with -DHAKMEM_HARDENED (src/harden.h says what
+## that adds); its SONAME is libhakmem-hardened.so.1.  configure
+## --disable-hardened skips it.
+if HARDENED
+lib_LTLIBRARIES += src/libhakmem-hardened.la
+src_libhakmem_hardened_la_SOURCES = $(HAKMEM_CORE_SOURCES)
+src_libhakmem_hardened_la_CPPFLAGS = $(AM_CPPFLAGS) -DHAKMEM_BUILDING_LIBRARY -DHAKMEM_HARDENED
+src_libhakmem_hardened_la_CFLAGS = $(AM_CFLAGS) $(HAKMEM_VISIBILITY_CFLAGS) $(HAKMEM_LIB_CFLAGS)
+src_libhakmem_hardened_la_LDFLAGS = $(src_libhakmem_la_LDFLAGS)
+EXTRA_src_libhakmem_hardened_la_DEPENDENCIES = src/libhakmem.sym
+endif

@@ -10,6 +10,7 @@
 #include "chunk_map.h"
 #include "diag.h"
 #include "env.h"
+#include "harden.h"
 #include "heap.h"
 #include "lock.h"
 #include "output.h"
@@ -86,6 +87,8 @@ void process_init_slow(void)
         return;
     }
     init_running_here = true;
+    if (HARDEN_ON) /* before any block exists */
+        harden_init();
     env_read = env_init();
     cgroup_read();
     reclaim_configure();

@@ -14,7 +14,7 @@
 static void slab_debug_check_chain(struct slab *s, void **head, uint32_t n)
 {
     uint32_t seen = 0;
-    for (void **b = head; b != NULL; b = b[0]) {
+    for (void **b = head; b != NULL; b = slab_next(b)) {
         if (!slab_is_carved_block(s, b))
             diag_fatal("free(): invalid pointer %p (freed by another thread: not a block "
                        "handed out from slab %p)",
@@ -43,12 +43,12 @@ uint32_t slab_drain_chain(struct slab *s, uintptr_t w)
     if (s->free != NULL) {
         void **tail = head;
         for (uint32_t i = 1; i < n; i++) {
-            tail = tail[0];
+            tail = slab_next(tail);
             if (unlikely(!slab_is_block(s, tail)))
                 diag_fatal("corrupted remote free list of slab %p (%p is not a block)", (void *)s,
                            (void *)tail);
         }
-        tail[0] = s->free;
+        slab_set_link(tail, s->free);
     }
     s->free = head;
     owner_store(&s->used, s->used - n);
@@ -68,15 +68,73 @@ void slab_remote_overflow(struct slab *s, void *b, const char *fn)
 
 void slab_bad_free_block(struct slab *s, void *b)
 {
+    /* The hardened library catches every double free at the free. */
+    if (HARDEN_ON)
+        diag_fatal("malloc(): write after free of %p (its first 24 bytes changed since it was "
+                   "freed; slab %p, block size %u)",
+                   b, (void *)s, s->block_size);
     diag_fatal("malloc(): double free or write after free of %p (slab %p, block size %u)", b,
                (void *)s, s->block_size);
 }
+
+#ifdef HAKMEM_HARDENED
+void slab_bad_bounds(struct slab *s, void *p, const char *fn)
+{
+    uint64_t size = slab_canary_size(s, p);
+    if (size > s->block_size - HARDEN_TAIL)
+        diag_fatal("%s(): write past the end of %p (its canary was overwritten)", fn, p);
+    if (!slab_fill_intact(p, size))
+        diag_fatal("%s(): write past the end of %p (%llu bytes asked for)", fn, p,
+                   (unsigned long long)size);
+    diag_fatal("%s(): write before the start of %p (or past the end of the block %p before it)", fn,
+               p, (void *)((char *)p - s->block_size));
+}
+
+size_t slab_live_size(struct slab *s, void *p, const char *fn)
+{
+    if (unlikely(!slab_is_carved_block(s, p)))
+        diag_invalid_pointer(fn, p);
+    if (unlikely(slab_holds_free_words(p)))
+        diag_fatal("%s(): use after free of %p", fn, p);
+    if (unlikely(!slab_bounds_intact(s, p, slab_block_scaled(s, p))))
+        slab_bad_bounds(s, p, fn);
+    return slab_canary_size(s, p);
+}
+#endif
 
 /* Blocks carved at a time: about a page of them, and at least 8, so a
  * class of blocks of a few KiB does not come back to the slow path every
  * block or two. */
 #define SLAB_CARVE_BYTES 4096u
 #define SLAB_CARVE_MIN 8u
+
+#ifdef HAKMEM_HARDENED
+/* The hardened library links the n blocks carved from c in a random
+ * order, each with the canary of a block never handed out (see
+ * slab_bounds_intact). */
+static void slab_carve_shuffled(struct slab *s, uintptr_t c, unsigned n)
+{
+    /* Blocks are at least MIN_ALIGN + HARDEN_TAIL bytes. */
+    uint16_t order[SLAB_CARVE_BYTES / (MIN_ALIGN + HARDEN_TAIL) + SLAB_CARVE_MIN];
+    uintptr_t bs = s->block_size;
+    harden_shuffle(order, n);
+    void *next = NULL;
+    for (unsigned i = n; i-- > 0;) {
+        void **block = (void **)(c + order[i] * bs);
+        *slab_tail(s, block) = harden_block_secret(block) + bs - 8;
+        slab_set_free_words(block, next);
+        next = block;
+    }
+    s->free = next;
+}
+#else
+static void slab_carve_shuffled(struct slab *s, uintptr_t c, unsigned n)
+{
+    (void)s;
+    (void)c;
+    (void)n;
+}
+#endif
 
 bool slab_carve(struct slab *s)
 {
@@ -88,15 +146,18 @@ bool slab_carve(struct slab *s)
     uintptr_t bs = s->block_size;
     uintptr_t n = SLAB_CARVE_BYTES / bs > SLAB_CARVE_MIN ? SLAB_CARVE_BYTES / bs : SLAB_CARVE_MIN;
     uintptr_t stop = end - c > n * bs ? c + n * bs : end;
-    for (uintptr_t b = c; b < stop; b += bs) {
-        void **block = (void **)b;
-        if (DIAG_GUARDS_ON)
-            slab_debug_poison(s, block);
-        block[0] = b + bs < stop ? (void *)(b + bs) : NULL;
-        block[1] = (void *)SLAB_FREE_KEY;
-    }
     DIAG_ASSERT(s->free == NULL, "carve into slab %p with a free list", (void *)s);
-    s->free = (void *)c;
+    if (HARDEN_ON) {
+        slab_carve_shuffled(s, c, (unsigned)((stop - c) / bs));
+    } else {
+        for (uintptr_t b = c; b < stop; b += bs) {
+            void **block = (void **)b;
+            if (DIAG_GUARDS_ON)
+                slab_debug_poison(s, block);
+            slab_set_free_words(block, b + bs < stop ? (void *)(b + bs) : NULL);
+        }
+        s->free = (void *)c;
+    }
     s->carved = (char *)stop;
     store_relaxed(&s->carved_limit, (uint64_t)((stop - (uintptr_t)s->start) / bs)
                                         << s->block_shift);
@@ -188,7 +249,7 @@ void slab_clear(struct slab *s, uint64_t releaser)
 uint32_t slab_free_list_length(const struct slab *s, void **bad)
 {
     uint32_t carved = slab_carved_count(s), n = 0;
-    for (void **b = s->free; b != NULL; b = b[0]) {
+    for (void **b = s->free; b != NULL; b = slab_next(b)) {
         if (unlikely(!slab_is_carved_block(s, b))) {
             *bad = b;
             return SLAB_LIST_BAD;
@@ -243,7 +304,7 @@ void slab_check_empty(struct slab *s)
 
 static bool chain_contains(void *head, const void *p, uint32_t limit)
 {
-    for (void **b = head; b != NULL && limit > 0; b = b[0], limit--)
+    for (void **b = head; b != NULL && limit > 0; b = slab_next(b), limit--)
         if (b == p)
             return true;
     return false;
@@ -264,13 +325,14 @@ static bool chain_holds_checked(struct slab *s, void **b, const void *p, bool ke
     for (uint32_t n = 0; b != NULL && n <= s->capacity; n++) {
         if (!slab_is_carved_block(s, b))
             return false;
-        void **next = load_acquire((void ***)&b[0]);
+        void *raw = load_acquire(&b[0]);
+        void **next = slab_link_decode(b, raw);
         /* Keyed: the owner's list, whose blocks lose the key before they
          * are handed out and written.  A block that still has it after its
          * link was read, and the same link after, was on the list with
          * that link (a pop, a write and a push in between change it). */
-        if (keyed &&
-            (load_acquire(&b[1]) != (void *)SLAB_FREE_KEY || load_acquire((void ***)&b[0]) != next))
+        if (keyed && (!slab_words_free((uintptr_t)raw, (uintptr_t)load_acquire(&b[1])) ||
+                      load_acquire(&b[0]) != raw))
             return false;
         if (b == p)
             return true;
@@ -303,7 +365,8 @@ bool slab_other_holds(struct slab *s, const void *p)
 #endif
 }
 
-#ifdef HAKMEM_DEBUG_GUARDS
+/* (The hardened library has its own fill and canaries instead.) */
+#if defined(HAKMEM_DEBUG_GUARDS) && !defined(HAKMEM_HARDENED)
 #define POISON_BYTE 0xdb
 
 void slab_debug_poison(struct slab *s, void *p)

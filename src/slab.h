@@ -20,6 +20,7 @@
 #include "internal.h"
 
 #include "diag.h"
+#include "harden.h"
 
 #define SLAB_UNIT_SHIFT 16
 #define SLAB_UNIT_SIZE ((size_t)1 << SLAB_UNIT_SHIFT)
@@ -125,7 +126,89 @@ void slab_assert_free_list(const struct slab *s);
  * user-space address looks like it. */
 #define SLAB_FREE_KEY ((uintptr_t)0xffffffffa110ca7eull)
 
-/* A block about to leave the free list lacks the key every freed block
+/* ---- the words of a free block -------------------------------------------
+ * Word 0 of a free block links it to the next one on its list (the local
+ * free list or a remote chain), word 1 says it is free; malloc clears
+ * word 1.  In the default library word 0 is the next block and word 1
+ * SLAB_FREE_KEY.  In the hardened library word 0 is the next block xor
+ * the block's secret (its address mixed with a per-process secret, as
+ * glibc's safe-linking does), word 1 is word 0 xor a second secret, and
+ * bytes 16-23 hold HARDEN_FILL: malloc checks the three before it follows
+ * the link, so a link that was overwritten is never followed and a write
+ * to those bytes after the free is reported; and since a program cannot
+ * write a matching pair by chance, a block whose two words match is free,
+ * whatever thread frees it again.  (Hardened blocks are at least 32 bytes:
+ * see HARDEN_TAIL.) */
+
+/* The next block, from the raw word 0 of the free block b. */
+ALWAYS_INLINE void *slab_link_decode(const void *b, const void *raw)
+{
+#ifdef HAKMEM_HARDENED
+    return (void *)((uintptr_t)raw ^ harden_block_secret(b));
+#else
+    (void)b;
+    return (void *)raw;
+#endif
+}
+
+/* The block after the free block b on its list. */
+ALWAYS_INLINE void *slab_next(void *const *b) { return slab_link_decode(b, b[0]); }
+
+/* Word 0 and word 1 of a block, as read: whether they are a free block's. */
+ALWAYS_INLINE bool slab_words_free(uintptr_t w0, uintptr_t w1)
+{
+#ifdef HAKMEM_HARDENED
+    return (w0 ^ w1) == harden_secrets.check;
+#else
+    (void)w0;
+    return w1 == SLAB_FREE_KEY;
+#endif
+}
+
+/* Whether b holds the words of a free block: free's double-free test. */
+ALWAYS_INLINE bool slab_holds_free_words(void *const *b)
+{
+    return slab_words_free((uintptr_t)b[0], (uintptr_t)b[1]);
+}
+
+/* Whether the free block b, about to be handed out, is as it was freed
+ * (the hardened library: words 0 and 1 match, and word 2 holds the fill;
+ * one test of the three, against check ^ HARDEN_FILL). */
+ALWAYS_INLINE bool slab_free_words_intact(void *const *b)
+{
+#ifdef HAKMEM_HARDENED
+    const uint64_t *w = (const uint64_t *)b;
+    return (w[0] ^ w[1] ^ w[2]) == harden_secrets.check_fill;
+#else
+    return b[1] == (void *)SLAB_FREE_KEY;
+#endif
+}
+
+/* Makes b a free block whose list goes on with next. */
+ALWAYS_INLINE void slab_set_free_words(void **b, void *next)
+{
+#ifdef HAKMEM_HARDENED
+    uintptr_t w0 = (uintptr_t)next ^ harden_block_secret(b);
+    b[0] = (void *)w0;
+    b[1] = (void *)(w0 ^ harden_secrets.check);
+    ((uint64_t *)b)[2] = HARDEN_FILL;
+#else
+    b[0] = next;
+    b[1] = (void *)SLAB_FREE_KEY;
+#endif
+}
+
+/* Links the free block b, which holds the key already, to next. */
+ALWAYS_INLINE void slab_set_link(void **b, void *next)
+{
+#ifdef HAKMEM_HARDENED
+    slab_set_free_words(b, next);
+#else
+    b[0] = next;
+#endif
+}
+
+/* A block about to leave the free list lacks the words every freed block
  * gets: it was freed twice (its first copy was handed out and the key
  * cleared) or written after it was freed.  Aborts. */
 NORETURN void slab_bad_free_block(struct slab *s, void *b);
@@ -173,6 +256,19 @@ ALWAYS_INLINE uint64_t slab_owner(const struct slab *s) { return load_relaxed(&s
 /* A remote chain as long as the slab: a block was freed twice. */
 NORETURN void slab_remote_overflow(struct slab *s, void *b, const char *fn);
 
+/* The free words of a block another thread frees: word 1 before the push
+ * (slab_mark_remote_free), word 0 linking it to the chain's head at each
+ * try of the push (slab_set_link).  The hardened library writes them all
+ * then, as its word 1 follows word 0. */
+ALWAYS_INLINE void slab_mark_remote_free(void **b)
+{
+#ifdef HAKMEM_HARDENED
+    (void)b;
+#else
+    b[1] = (void *)SLAB_FREE_KEY;
+#endif
+}
+
 /* Pushes b onto s's remote stack.  Returns true when this push cleared
  * SLAB_PARKED, i.e. the caller now owns the slab. */
 ALWAYS_INLINE bool slab_remote_push(struct slab *s, void *b, const char *fn)
@@ -181,7 +277,7 @@ ALWAYS_INLINE bool slab_remote_push(struct slab *s, void *b, const char *fn)
     do {
         if (unlikely(SLAB_REMOTE_COUNT(old) >= s->capacity))
             slab_remote_overflow(s, b, fn);
-        ((void **)b)[0] = SLAB_REMOTE_HEAD(old);
+        slab_set_link(b, SLAB_REMOTE_HEAD(old));
         next = (uintptr_t)b | ((old & ~(SLAB_REMOTE_ONE - 1)) + SLAB_REMOTE_ONE);
     } while (!cas_weak(&s->remote, &old, next, __ATOMIC_ACQ_REL));
     return (old & SLAB_PARKED) != 0;
@@ -227,6 +323,82 @@ ALWAYS_INLINE uint32_t slab_drain(struct slab *s, uint64_t self)
 void slab_debug_poison(struct slab *s, void *p);
 void slab_debug_check_poison(struct slab *s, void *p);
 
+/* ---- the hardened library's canaries -------------------------------------
+ * A block handed out for n bytes (at most block_size - HARDEN_TAIL) holds
+ * HARDEN_FILL in bytes n to n + 7 and, in its last word, its canary: its
+ * secret plus n.  free reads n back from the canary and checks the fill
+ * there: a write past the end changes the fill first, then the canary,
+ * which then gives a size no block has.  It also checks the canary of the
+ * block before, which a write before the start reaches first: any value
+ * below block_size is one (a freed block keeps the canary of its last
+ * use, a carved one gets block_size - 8).  The checks are inline; what
+ * they found is told out of line (slab_bad_bounds). */
+#ifdef HAKMEM_HARDENED
+ALWAYS_INLINE uint64_t *slab_tail(const struct slab *s, const void *b)
+{
+    return (uint64_t *)((char *)b + s->block_size - 8);
+}
+
+/* b is handed out for size bytes. */
+ALWAYS_INLINE void slab_stamp(struct slab *s, void *b, size_t size)
+{
+    *slab_tail(s, b) = harden_block_secret(b) + size;
+    uint64_t fill = HARDEN_FILL;
+    __builtin_memcpy((char *)b + size, &fill, 8);
+}
+
+/* The size the live block b was handed out for, from its canary: above
+ * block_size - HARDEN_TAIL when the canary was overwritten. */
+ALWAYS_INLINE uint64_t slab_canary_size(const struct slab *s, const void *b)
+{
+    return *slab_tail(s, b) - harden_block_secret(b);
+}
+
+/* Whether the fill after the request of the live block b is intact
+ * (size: slab_canary_size, checked). */
+ALWAYS_INLINE bool slab_fill_intact(const void *b, uint64_t size)
+{
+    uint64_t fill;
+    __builtin_memcpy(&fill, (const char *)b + size, 8);
+    return fill == HARDEN_FILL;
+}
+
+/* Whether the live block b of s is within its bounds: its canary, the
+ * fill after its request and, unless b starts the slab (q, its
+ * slab_block_scaled, is 0), the canary of the block before it. */
+ALWAYS_INLINE bool slab_bounds_intact(const struct slab *s, const void *b, uint64_t q)
+{
+    uint64_t bs = s->block_size, x = harden_block_secret(b);
+    uint64_t size = *slab_tail(s, b) - x;
+    if (unlikely(size > bs - HARDEN_TAIL || !slab_fill_intact(b, size)))
+        return false;
+    if (unlikely(q == 0))
+        return true;
+    return ((const uint64_t *)b)[-1] - (x - bs) < bs;
+}
+#else
+ALWAYS_INLINE void slab_stamp(struct slab *s, void *b, size_t size)
+{
+    (void)s;
+    (void)b;
+    (void)size;
+}
+
+ALWAYS_INLINE bool slab_bounds_intact(const struct slab *s, const void *b, uint64_t q)
+{
+    (void)s;
+    (void)b;
+    (void)q;
+    return true;
+}
+#endif
+/* A free by fn of the live block p of s found it out of its bounds
+ * (slab_bounds_intact): reports what was written where, and aborts. */
+NORETURN void slab_bad_bounds(struct slab *s, void *p, const char *fn);
+/* The size the hardened library's live block p was handed out for, its
+ * canary and fill checked, for realloc and malloc_usable_size (fn). */
+size_t slab_live_size(struct slab *s, void *p, const char *fn);
+
 /* Owner only: takes a block from the free list, for a request of size
  * bytes; NULL when the list is empty (slab_carve refills it), or when its
  * head lacks the key, which is left in place for the caller to report
@@ -241,15 +413,17 @@ ALWAYS_INLINE void *slab_take_or_null(struct slab *s, size_t size)
         return NULL;
     DIAG_ASSERT(slab_is_block(s, b), "free list of slab %p holds %p, not one of its blocks",
                 (void *)s, (void *)b);
-    if (unlikely(b[1] != (void *)SLAB_FREE_KEY))
+    if (unlikely(!slab_free_words_intact(b)))
         return NULL;
-    s->free = b[0];
+    void *next = slab_next(b);
+    s->free = next;
     /* The next head is a cache miss waiting for the next call (free lists
      * come back in the program's free order): start it now. */
-    __builtin_prefetch(b[0], 1);
+    __builtin_prefetch(next, 1);
     if (DIAG_GUARDS_ON)
         slab_debug_check_poison(s, b);
     b[1] = NULL; /* no stale double-free key in a live block */
+    slab_stamp(s, b, size);
     owner_store(&s->used, s->used + 1);
     if (DIAG_GUARDS_ON) {
         s->free_count--;

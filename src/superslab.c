@@ -168,11 +168,25 @@ static struct superslab *ss_find_avail(struct superslab *hint, unsigned k, bool 
     return NULL;
 }
 
+/* The hardened library's guard pages in a new SuperSlab: unit 0 after
+ * the metadata, so no block reaches it from below, and the last unit, so
+ * none reaches the next chunk (another SuperSlab's metadata, perhaps). */
+static bool ss_guard(struct superslab *ss)
+{
+    size_t meta = align_up(sizeof *ss, OS_PAGE_SIZE);
+    return harden_guard((char *)ss + meta, SLAB_UNIT_SIZE - meta) &&
+           harden_guard((char *)ss + SS_SIZE - SLAB_UNIT_SIZE, SLAB_UNIT_SIZE);
+}
+
 static struct superslab *ss_map_new(void)
 {
     struct superslab *ss = os_map_aligned(SS_SIZE, SS_SIZE);
     if (ss == NULL)
         return NULL;
+    if (HARDEN_ON && !ss_guard(ss)) {
+        os_unmap(ss, SS_SIZE);
+        return NULL;
+    }
     if (!chunk_map_set(ss, CHUNK_SUPERSLAB)) {
         os_unmap(ss, SS_SIZE);
         return NULL;

@@ -7,11 +7,16 @@
 #include "internal.h"
 
 #include "chunk_map.h"
+#include "harden.h"
 #include "slab.h"
 
 #define SS_SIZE CHUNK_SIZE
 #define SS_UNITS 32
-#define SS_ALL_UNITS 0xfffffffeu       /* unit 0 is the header */
+/* Units slabs are carved from: 1 to SS_SLAB_UNITS - 1 (unit 0 is the
+ * header).  The hardened library keeps the last unit as a guard, and the
+ * rest of unit 0 after the metadata (see ss_map_new). */
+#define SS_SLAB_UNITS (HARDEN_ON ? SS_UNITS - 1 : SS_UNITS)
+#define SS_ALL_UNITS (HARDEN_ON ? 0x7ffffffeu : 0xfffffffeu)
 #define SS_MAGIC 0x48414b53534c4142ull /* "HAKSSLAB" */
 
 struct heap;

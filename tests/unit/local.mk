@@ -31,6 +31,23 @@ tests_unit_check_stats_SOURCES = tests/unit/check_stats.c $(unit_headers)
 tests_unit_check_stats_CFLAGS = $(unit_cflags)
 tests_unit_check_stats_LDADD = $(unit_ldadd)
 
+## Heap misuse by class (issue 15): what the default library and the
+## hardened one catch, from one source built against each.
+check_PROGRAMS += tests/unit/check_misuse
+TESTS += tests/unit/check_misuse
+tests_unit_check_misuse_SOURCES = tests/unit/check_misuse.c $(unit_headers)
+tests_unit_check_misuse_CPPFLAGS = $(AM_CPPFLAGS) -DHK_HARDENED=0
+tests_unit_check_misuse_CFLAGS = $(unit_cflags) -pthread
+tests_unit_check_misuse_LDADD = $(unit_ldadd)
+if HARDENED
+check_PROGRAMS += tests/unit/check_misuse_hardened
+TESTS += tests/unit/check_misuse_hardened
+tests_unit_check_misuse_hardened_SOURCES = $(tests_unit_check_misuse_SOURCES)
+tests_unit_check_misuse_hardened_CPPFLAGS = $(AM_CPPFLAGS) -DHK_HARDENED=1
+tests_unit_check_misuse_hardened_CFLAGS = $(tests_unit_check_misuse_CFLAGS)
+tests_unit_check_misuse_hardened_LDADD = src/libhakmem-hardened.la $(CHECK_LIBS)
+endif
+
 ## white-box: linked with the internals for the os_pages test hooks
 check_PROGRAMS += tests/unit/check_large_cache
 TESTS += tests/unit/check_large_cache
