@@ -130,6 +130,34 @@ expect_status 0 "--stats with a real program" \
     "$cmd" --library "$lib" --stats -- true
 expect_err '^hakmem .* statistics' "the library prints a statistics table on stderr"
 
+# --hardened preloads libhakmem-hardened.so.1 from the library directory
+# (the installed one: here it is found, or reported missing, by that name);
+# an option after it wins.
+"$cmd" --hardened -- sh -c 'printf "%s\n" "$LD_PRELOAD"' >"$tmp/out" 2>"$tmp/err"
+if grep -q '/libhakmem-hardened\.so\.1$' "$tmp/out" "$tmp/err"; then
+    pass "--hardened names libhakmem-hardened.so.1"
+else
+    fail "--hardened names libhakmem-hardened.so.1"
+    sed 's/^/  output: /' "$tmp/out" "$tmp/err"
+fi
+expect_status 0 "--hardened then --library" \
+    "$cmd" --hardened --library "$lib" -- sh -c 'printf "%s\n" "$LD_PRELOAD"'
+expect_out "$abslib" "--library after --hardened wins"
+hlib=src/.libs/libhakmem-hardened.so.1
+# (Only a library that overrides malloc sees the program's frees.)
+if [ -f "$hlib" ] && [ "${TEST_OVERRIDE:-yes}" = yes ] && command -v python3 >/dev/null 2>&1; then
+    expect_status 0 "a program runs under the hardened library" "$cmd" --library "$hlib" true
+    "$cmd" --library "$hlib" -- python3 -c '
+import ctypes
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+p = libc.malloc(40)
+libc.free(ctypes.c_void_p(p))
+libc.free(ctypes.c_void_p(p))
+print("not caught")' >"$tmp/out" 2>"$tmp/err"
+    expect_err '^hakmem: free(): double free of 0x' "the hardened library names a double free"
+fi
+
 # Errors of hakmem itself exit 125; a missing program 127.
 expect_status 125 "no program" "$cmd" --library "$lib"
 expect_err 'no PROGRAM' "no program: message"
