@@ -685,6 +685,16 @@ static COLD void heap_count_orphan_free(unsigned cls)
     lock_release(HEAPS_LOCK);
 }
 
+/* s, just claimed by h on a free, joins h's ring.  A thread that does not
+ * allocate this class only ever takes slabs of it this way: it keeps a
+ * few, and gives the oldest back. */
+static void heap_keep_reclaimed(struct heap *h, struct slab *s)
+{
+    if (h->current[s->cls] == &sentinel_slab && h->owned_count[s->cls] >= HEAP_RECLAIMED_KEEP)
+        heap_repark(h, h->owned[s->cls]->prev);
+    ring_insert_head(h, s);
+}
+
 /* A free of p, a carved block of s, that h (NULL: no heap) does not own:
  * onto s's remote stack. */
 static void heap_free_foreign(struct heap *h, struct slab *s, void *p, const char *fn)
@@ -693,6 +703,22 @@ static void heap_free_foreign(struct heap *h, struct slab *s, void *p, const cha
      * (never, in the hardened library). */
     if (slab_holds_free_words(p) && (HARDEN_ON || slab_other_holds(s, p)))
         diag_fatal("%s(): double free of %p", fn, p);
+    /* A parked slab with nothing on its remote stack (most often parked
+     * by this very thread): claimed with one CAS, and p freed as its owner
+     * frees, not pushed and drained; nothing came through the remote
+     * stack, so its release need not walk its lists (ss_slab_release). */
+    if (h != NULL && h == heap_me.heap && load_relaxed(&s->remote) == SLAB_PARKED) {
+        h->busy = 1;
+        if (slab_try_claim(s)) {
+            heap_claimed(s, h->id);
+            owner_add(&h->c.reclaimed, 1);
+            heap_keep_reclaimed(h, s);
+            heap_free_local(s, p);
+            h->busy = 0;
+            return;
+        }
+        h->busy = 0;
+    }
     if (DIAG_GUARDS_ON)
         slab_debug_poison(s, p);
     slab_mark_remote_free(p);
@@ -729,11 +755,7 @@ static void heap_free_foreign(struct heap *h, struct slab *s, void *p, const cha
         store_relaxed(&s->owner, 0);
         ss_slab_release(s, h->id);
     } else {
-        /* A thread that does not allocate this class only ever drains
-         * slabs of it here: it keeps a few, and gives the oldest back. */
-        if (h->current[s->cls] == &sentinel_slab && h->owned_count[s->cls] >= HEAP_RECLAIMED_KEEP)
-            heap_repark(h, h->owned[s->cls]->prev);
-        ring_insert_head(h, s);
+        heap_keep_reclaimed(h, s);
     }
     h->busy = 0;
 }
