@@ -170,10 +170,10 @@ static int fork_mode(void)
     return 0;
 }
 
-/* The purge thread's name and signal mask, from /proc/self/task. */
-static int thread_mode(void)
+/* The threads named hakmem-purge, from /proc/self/task; each must block
+ * every signal. */
+static int purge_threads(void)
 {
-    free_chain(burst(16 << 20, 0)); /* past 8 MiB mapped: the thread starts */
     DIR *d = opendir("/proc/self/task");
     if (d == NULL)
         test_fail("cannot list /proc/self/task");
@@ -211,6 +211,20 @@ static int thread_mode(void)
         }
     }
     closedir(d);
+    return found;
+}
+
+/* The purge thread's name and signal mask.  The thread names itself as
+ * its first step, which may come a moment after the allocation that
+ * started it: the test waits up to 5 s for it. */
+static int thread_mode(void)
+{
+    free_chain(burst(16 << 20, 0)); /* past 8 MiB mapped: the thread starts */
+    int found = purge_threads();
+    for (int waited = 0; found == 0 && waited < 500; waited++) {
+        usleep(10000);
+        found = purge_threads();
+    }
     if (found != 1)
         test_fail("%d threads named hakmem-purge, expected 1", found);
     printf("%s: one purge thread, named hakmem-purge, every signal blocked\n", test_prog());
