@@ -56,7 +56,29 @@ check() {
   fi
 }
 
+# check_debian FILE: a Debian symbols file names exactly the symbols of the
+# override build (the packages build it), each at its version node or Base,
+# so that dpkg-gensymbols never finds one missing or new.
+check_debian() {
+  file=$TEST_SRCDIR/debian/$1
+  [ -f "$file" ] || { echo "exported-symbols: $1 not in this tree"; return; }
+  sed -e '/^#/d' -e '/^$/d' -e 's/^override //' "$expected" |
+    sed -e 's/@@/@/' -e 's/^\(HAKMEM_[0-9.]*\)$/\1@\1/' -e '/@/!s/$/@Base/' |
+    LC_ALL=C sort >"$tmp/debian.expected"
+  sed -n 's/^ \([^ ]*\) .*/\1/p' "$file" | LC_ALL=C sort >"$tmp/debian.actual"
+  if ! cmp -s "$tmp/debian.expected" "$tmp/debian.actual"; then
+    echo "FAIL: debian/$1 differs from tests/unit/exported-symbols.txt"
+    echo "  (- expected only, + listed only)"
+    diff "$tmp/debian.expected" "$tmp/debian.actual" | sed -n 's/^< /  - /p; s/^> /  + /p'
+    fail=1
+  else
+    echo "exported-symbols: debian/$1 lists the $(wc -l <"$tmp/debian.actual" | tr -d ' ') symbols"
+  fi
+}
+
 check "$TEST_BUILDDIR/src/.libs/libhakmem.so.1"
+check_debian libhakmem1.symbols
+check_debian libhakmem-hardened1.symbols
 case ${TEST_HARDENED:-} in
   yes) check "$TEST_HARDENED_LIB" ;;
   no) echo "exported-symbols: libhakmem-hardened.so.1 not built (configure --disable-hardened)" ;;
