@@ -282,6 +282,8 @@ static void *heap_take_from(struct heap *h, struct slab *s, size_t size)
 
 static NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
 {
+    if (h->windows != NULL)
+        heap_window_close(h, cls);
     struct slab *s = h->current[cls];
     void *b;
 
@@ -326,6 +328,142 @@ static NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
     return slab_take(s, size);
 }
 
+/* ---- sampling windows (see heap.h) ------------------------------------ */
+
+static bool heap_window_is_open(const struct heap *h, unsigned cls)
+{
+    return h->windows != NULL && h->current[cls] == &h->windows->stand_in[cls];
+}
+
+void heap_window_open(struct heap *h, unsigned cls)
+{
+    struct slab *s = h->current[cls], *w = &h->windows->stand_in[cls];
+    uint64_t want = h->windows->left[cls];
+    void **head = NULL, **tail = NULL;
+    uint32_t n = 0;
+
+    DIAG_ASSERT(!heap_window_is_open(h, cls), "heap %llu: window of class %u already open",
+                (unsigned long long)h->id, cls);
+    if (s == &sentinel_slab) {
+        s = NULL; /* nothing to hand out: the next allocation comes back */
+    } else {
+        /* What other threads freed joins the window too: the longer it
+         * is, the fewer slow paths. */
+        if (want > 0)
+            heap_drain(h, s);
+        /* The count equation gives the list's length: the whole list
+         * moves without a walk; only a longer one is cut. */
+        uint32_t length = slab_carved_count(s) - s->used;
+        if (want > 0 && s->free != NULL) {
+            head = s->free;
+            if (want >= length && length <= s->capacity) {
+                n = length;
+                s->free = NULL;
+            } else {
+                tail = head;
+                for (n = 1; n < want && slab_next(tail) != NULL; n++) {
+                    /* A link to no block of the slab: a write after free. */
+                    if (unlikely(!slab_is_carved_block(s, slab_next(tail))))
+                        slab_bad_free_block(s, tail);
+                    tail = slab_next(tail);
+                }
+                s->free = slab_next(tail);
+                slab_set_link(tail, NULL);
+            }
+            /* Out, from the slab's view, until the window closes. */
+            owner_store(&s->used, s->used + n);
+            owner_add(&s->allocs, n);
+            if (DIAG_GUARDS_ON) {
+                s->free_count -= n;
+                slab_assert_counts(s);
+            }
+        }
+    }
+    /* The stand-in describes the real slab's blocks, so the fast path's
+     * debug-guard checks hold; `carved` makes its count equation hold. */
+    w->block_size = s ? s->block_size : 0;
+    w->capacity = (uint16_t)n;
+    w->block_inv = s ? s->block_inv : 0;
+    w->block_mask = s ? s->block_mask : 0;
+    w->block_shift = s ? s->block_shift : 0;
+    w->span_limit = s ? s->span_limit : 0;
+    w->start = s ? s->start : NULL;
+    w->carved = (char *)((uintptr_t)w->start + (uintptr_t)n * w->block_size);
+    w->cls = (uint8_t)cls;
+    w->free = head;
+    owner_store(&w->used, 0);
+    w->free_count = n;
+    w->requested = 0;
+    w->next = s;
+    heap_set_current(h, cls, w);
+}
+
+void heap_window_close(struct heap *h, unsigned cls)
+{
+    if (!heap_window_is_open(h, cls))
+        return;
+    struct slab *w = &h->windows->stand_in[cls], *s = w->next;
+    void **head = w->free, **tail = head;
+    uint32_t rest = 0;
+    heap_set_current(h, cls, &sentinel_slab);
+    /* Counted by walking, not from `used`: in a fork child the window's
+     * thread may have vanished in the middle of a pop. */
+    if (head != NULL) {
+        if (unlikely(!slab_free_words_intact(head)))
+            slab_bad_free_block(s, head);
+        for (rest = 1; slab_next(tail) != NULL && rest < w->capacity; rest++)
+            tail = slab_next(tail);
+    }
+    uint64_t handed = w->capacity - rest, *left = &h->windows->left[cls];
+    *left = *left > handed ? *left - handed : 0;
+    w->free = NULL;
+    w->next = NULL;
+    if (s == NULL)
+        return;
+    /* s is still h's and live (heap_slab_emptied leaves it alone), and
+     * on no list: it is the current slab again. */
+    heap_set_current(h, cls, s);
+    if (rest != 0) {
+        slab_set_link(tail, s->free);
+        s->free = head;
+        owner_store(&s->used, s->used - rest);
+        owner_add(&s->allocs, -(counter_t)rest);
+        if (DIAG_GUARDS_ON)
+            s->free_count += rest;
+    }
+    owner_add(&s->requested, w->requested);
+    if (DIAG_GUARDS_ON)
+        slab_assert_counts(s);
+}
+
+void *heap_window_renew(struct heap *h, unsigned cls, size_t size)
+{
+    if (!heap_window_is_open(h, cls))
+        return NULL;
+    struct slab *w = &h->windows->stand_in[cls], *s = w->next;
+    uint64_t *left = &h->windows->left[cls];
+    /* Only a window run dry, with more to serve than it held, over a
+     * slab that got blocks back meanwhile. */
+    if (w->free != NULL || s == NULL || *left <= w->capacity || s->free == NULL)
+        return NULL;
+    *left -= w->capacity + 1;
+    owner_add(&s->requested, w->requested);
+    w->free = NULL;
+    w->next = NULL;
+    heap_set_current(h, cls, s);
+    void *b = slab_take(s, size);
+    heap_window_open(h, cls);
+    return b;
+}
+
+static void heap_windows_close(struct heap *h)
+{
+    if (h->windows == NULL)
+        return;
+    for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++)
+        heap_window_close(h, c);
+}
+
 /* ---- thread set-up and exit -------------------------------------------- */
 
 static struct heap *heap_create(void)
@@ -347,7 +485,9 @@ static struct heap *heap_create(void)
         h = (struct heap *)heap_pool_next;
         heap_pool_next += align_up(sizeof(struct heap), CACHELINE);
     }
+    struct heap_windows *windows = h->windows; /* closed when h was retired */
     memset(h, 0, sizeof *h);
+    h->windows = windows;
     for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++)
         heap_set_current(h, c, &sentinel_slab);
     h->id = heap_next_id++;
@@ -377,6 +517,7 @@ static NOINLINE struct heap *heap_thread_init(void)
  * the only thread left (a fork child). */
 static void heap_retire(struct heap *h)
 {
+    heap_windows_close(h);
     for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++) {
         struct slab *s = h->current[c];
         heap_set_current(h, c, &sentinel_slab);
@@ -442,7 +583,10 @@ void heap_fork_child(void)
     struct heap *self = heap_self(), *h, *next;
     for (h = heaps_live; h != NULL; h = next) {
         next = h->reg_next;
-        if (h != self && !h->busy && heap_recount(h))
+        if (h == self || h->busy)
+            continue;
+        heap_windows_close(h);
+        if (heap_recount(h))
             heap_retire(h);
     }
 }
@@ -533,11 +677,44 @@ void *heap_alloc_slow(size_t size)
     return b;
 }
 
+struct heap *heap_enter(void)
+{
+    struct heap *h = heap_me.heap;
+    /* Perturbing, or to start or stop it: heap_alloc_slow's business. */
+    if (unlikely(load_relaxed(&heap_perturb_byte) != 0 || tls_heap_set_aside != NULL))
+        return NULL;
+    if (unlikely(h == &heap_empty) && (tls_heap_retired || (h = heap_thread_init()) == NULL))
+        return NULL;
+    h->busy = 1;
+    return h;
+}
+
+void *heap_refill_block(struct heap *h, unsigned cls, size_t size)
+{
+    return heap_refill(h, cls, size);
+}
+
 void heap_free_invalid(void *p, const char *fn) { diag_invalid_pointer(fn, p); }
+
+/* p is on the list of the open window whose blocks come from s: free
+ * too, though on no list of s. */
+static bool heap_window_holds(struct slab *s, const void *p)
+{
+    struct heap *h = heap_self();
+    if (likely(h->windows == NULL) || !heap_window_is_open(h, s->cls) ||
+        h->windows->stand_in[s->cls].next != s)
+        return false;
+    const struct slab *w = &h->windows->stand_in[s->cls];
+    uint32_t n = 0;
+    for (void **b = w->free; b != NULL && n <= w->capacity; b = slab_next(b), n++)
+        if (b == p)
+            return true;
+    return false;
+}
 
 void heap_free_keyed(struct slab *s, void *p, const char *fn)
 {
-    if (HARDEN_ON || slab_owner_holds(s, p))
+    if (HARDEN_ON || slab_owner_holds(s, p) || heap_window_holds(s, p))
         diag_fatal("%s(): double free of %p", fn, p);
     heap_free_local(s, p);
 }
@@ -595,6 +772,11 @@ void heap_slab_emptied(struct slab *s)
             slab_forget_inherited(s);
         return;
     }
+    /* Nor the slab behind an open window (see heap.h), which closing it
+     * makes the current slab again. */
+    if (unlikely(h->windows != NULL) && heap_window_is_open(h, s->cls) &&
+        h->windows->stand_in[s->cls].next == s)
+        return;
     h->busy = 1;
     if (current) {
         if (heap_keep_empty(h, s)) {
@@ -632,6 +814,7 @@ size_t heap_trim(void)
     if (h == &heap_empty)
         return 0;
     h->busy = 1;
+    heap_windows_close(h);
     for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++) {
         struct slab *s = h->current[c];
         if (s != &sentinel_slab) {
@@ -873,6 +1056,9 @@ int heap_check_own(void)
     int problems = 0;
     if (h == &heap_empty)
         return 0;
+    h->busy = 1;
+    heap_windows_close(h);
+    h->busy = 0;
     for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++) {
         if (h->current[c] != &sentinel_slab)
             problems += heap_check_slab(h, h->current[c], c);

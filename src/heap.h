@@ -50,6 +50,9 @@ struct heap {
      * not (see heap_fork_child). */
     uint8_t busy;
     struct heap *reg_next, *reg_prev;
+    /* Sampling windows (see below): NULL unless the heap profiler ever
+     * sampled this heap's allocations.  Kept when the heap is reused. */
+    struct heap_windows *windows;
 };
 
 /* A thread starts on the empty heap: its current slabs are all the
@@ -144,6 +147,51 @@ ALWAYS_INLINE void heap_free_small(void *p, const char *fn)
     }
     heap_free_remote(heap_me.heap, s, p, fn);
 }
+
+/* Sampling windows, for the heap profiler (prof.c), which samples one
+ * allocation of a class after a random number of others.  The fast path
+ * cannot count, so it is given no more blocks than that: the class's
+ * current slab becomes a stand-in whose free list holds the next `left`
+ * blocks of the real slab (cut from its free list; the real slab, which
+ * counts them as used, waits on no list and is current again when the
+ * window closes).  Frees of those blocks go to the real slab (slab_of
+ * never finds a stand-in), so the fast path runs dry exactly when `left`
+ * blocks were handed out, and the slow path decides.
+ * The real slab is never released or parked while its window is open:
+ * on no list, the refill's parking and heap_repark never see it; not
+ * current, heap_keep_empty never releases it; and heap_slab_emptied
+ * leaves it alone (at most it forgets inherited pages, as for a kept
+ * slab of the ring: empty, it lent the window none of its blocks).
+ * Only the heap's own thread (or a fork child, for a vanished thread's
+ * heap) opens and closes its windows. */
+struct heap_windows {
+    struct slab stand_in[SIZE_CLASS_COUNT];
+    /* Allocations of the class still to serve before the sampled one;
+     * closing a window subtracts what its fast path handed out. */
+    uint64_t left[SIZE_CLASS_COUNT];
+};
+
+/* The calling thread's heap, set up on first use and marked busy (see
+ * heap_fork_child); NULL for a thread whose heap was retired, while
+ * heap_perturb_byte is set or the thread still perturbs (heap_alloc_slow
+ * follows it), or when no heap can be had. */
+struct heap *heap_enter(void);
+ALWAYS_INLINE void heap_leave(struct heap *h) { h->busy = 0; }
+/* A block of class cls for a request of size from h's slabs, h entered
+ * and its window of cls closed; NULL when out of memory. */
+void *heap_refill_block(struct heap *h, unsigned cls, size_t size);
+/* Lets the fast path of class cls hand out at most w->left[cls] blocks
+ * of h's current slab (h entered, h->windows set, no window open). */
+void heap_window_open(struct heap *h, unsigned cls);
+/* The common slow path while sampling: the window of class cls ran dry
+ * short of the sampled allocation, and its slab got blocks back since it
+ * opened.  Serves this allocation from them and opens the next window
+ * over the rest; NULL (nothing done) otherwise. */
+void *heap_window_renew(struct heap *h, unsigned cls, size_t size);
+/* Ends the window of class cls if one is open: the blocks it did not
+ * hand out go back to their slab, and left[cls] counts those it did.
+ * Aborts on a block written after it was freed. */
+void heap_window_close(struct heap *h, unsigned cls);
 
 /* Gives the calling thread's slabs that hold no live block back to their
  * SuperSlabs (current ones too).  Returns their bytes. */
