@@ -8,6 +8,7 @@
 #include "harden.h"
 #include "large.h"
 #include "process.h"
+#include "prof.h"
 #include "reclaim.h"
 
 #include <errno.h>
@@ -33,7 +34,7 @@ NOINLINE void *api_alloc_slow(size_t size)
     /* A thread's first allocation may be the process's first. */
     process_init();
     int saved_errno = errno;
-    void *p = heap_alloc_slow(size);
+    void *p = unlikely(load_relaxed(&prof_active)) ? prof_alloc_small(size) : heap_alloc_slow(size);
     if (unlikely(p == NULL))
         return api_failed(RECLAIM_SMALL, size, 0, false, NULL, saved_errno);
     /* Done, and no lock held: where the purge thread may start. */
@@ -41,12 +42,16 @@ NOINLINE void *api_alloc_slow(size_t size)
     return p;
 }
 
+/* Every large block is handed out here, for the profiler to see. */
 static void *api_large(size_t size, size_t align, bool zeroed)
 {
     int saved_errno = errno;
     void *p = large_alloc(size, align, zeroed);
-    if (unlikely(p == NULL))
-        return api_failed(RECLAIM_LARGE, size, align, zeroed, NULL, saved_errno);
+    if (unlikely(p == NULL) &&
+        (p = api_failed(RECLAIM_LARGE, size, align, zeroed, NULL, saved_errno)) == NULL)
+        return NULL;
+    if (unlikely(load_relaxed(&prof_active)))
+        prof_note_large(p, large_usable_size(p, "malloc"));
     reclaim_thread_maybe_start();
     /* Filled for mallopt(M_PERTURB) as the heap fills its own blocks
      * (calloc's, fresh and zero, is not). */
@@ -61,12 +66,15 @@ void api_free_large_or_invalid(void *p, const char *fn)
 {
     if (p == NULL)
         return;
-    if (chunk_kind_of(p) >= CHUNK_LARGE)
+    if (chunk_kind_of(p) >= CHUNK_LARGE) {
+        if (unlikely(load_relaxed(&prof_active)))
+            prof_forget_large(p);
         large_free(p, fn);
-    else if (HARDEN_ON && harden_zero_owns(p)) /* a zero-size block (harden_zero_alloc) */
+    } else if (HARDEN_ON && harden_zero_owns(p)) { /* a zero-size block (harden_zero_alloc) */
         harden_zero_free(p, fn);
-    else
+    } else {
         diag_invalid_pointer(fn, p);
+    }
 }
 
 void *api_calloc(size_t nmemb, size_t size)
@@ -106,6 +114,27 @@ static size_t small_room(void *p, size_t usable)
     return HARDEN_ON ? slab_of(p)->block_size - HARDEN_TAIL : usable;
 }
 
+/* Large to large.  The profiler sees a free and an allocation. */
+static void *api_realloc_large(void *p, size_t size, const char *fn)
+{
+    bool profiled = unlikely(load_relaxed(&prof_active));
+    if (profiled) {
+        (void)large_usable_size(p, fn); /* a bad pointer is reported as one */
+        prof_forget_large(p);
+    }
+    int saved_errno = errno;
+    void *q = large_realloc(p, size);
+    if (unlikely(q == NULL))
+        q = api_failed(RECLAIM_REALLOC, size, 0, false, p, saved_errno);
+    if (profiled) {
+        void *live = q != NULL ? q : p;
+        prof_note_large(live, large_usable_size(live, fn));
+    }
+    if (q != NULL)
+        reclaim_thread_maybe_start();
+    return q;
+}
+
 void *api_realloc(void *p, size_t size, const char *fn)
 {
     if (p == NULL)
@@ -130,14 +159,8 @@ void *api_realloc(void *p, size_t size, const char *fn)
             return p;
         }
     } else if (kind >= CHUNK_LARGE) {
-        if (size > SIZE_CLASS_SMALL_MAX) {
-            int saved_errno = errno;
-            void *q = large_realloc(p, size);
-            if (unlikely(q == NULL))
-                return api_failed(RECLAIM_REALLOC, size, 0, false, p, saved_errno);
-            reclaim_thread_maybe_start();
-            return q;
-        }
+        if (size > SIZE_CLASS_SMALL_MAX)
+            return api_realloc_large(p, size, fn);
         old = large_usable_size(p, fn);
     } else if (HARDEN_ON && harden_zero_owns(p)) {
         old = 0;
@@ -147,9 +170,16 @@ void *api_realloc(void *p, size_t size, const char *fn)
     /* Shrinking never fails, as glibc's does not: when no smaller block
      * can be had at once (no trimming, no out-of-memory handler:
      * heap_alloc_slow, not api_alloc), the block stays, a large one
-     * giving back its tail, and errno as it was. */
+     * giving back its tail, and errno as it was.  (The profiler's path
+     * instead while profiling, whose sampling windows close otherwise.) */
     int saved_errno = errno;
-    void *q = size <= old ? heap_alloc_slow(size) : api_alloc(size);
+    void *q;
+    if (size > old)
+        q = api_alloc(size);
+    else if (unlikely(load_relaxed(&prof_active)))
+        q = prof_alloc_small(size);
+    else
+        q = heap_alloc_slow(size);
     if (q == NULL) {
         if (size > old)
             return NULL; /* errno is ENOMEM; p is untouched */
@@ -242,3 +272,4 @@ HAK_API hak_oom_handler hak_set_oom_handler(hak_oom_handler handler, void *arg, 
     return reclaim_set_oom_handler(handler, arg, old_arg);
 }
 HAK_API const char *hak_version_string(void) { return PACKAGE_VERSION; }
+HAK_API int hak_prof_dump(const char *path) { return prof_dump(path); }

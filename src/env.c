@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ struct env_settings env_settings = {
     .limit_bytes = 0,
     .background = true,
     .verbose = false,
+    .prof_rate = (uint64_t)512 << 10,
 };
 
 /* A setting's parser: stores the value, or reports it (where: "" for the
@@ -92,13 +94,71 @@ static void parse_verbose(const char *name, const char *v, const char *where)
     env_settings.verbose = parse_flag(v);
 }
 
+/* The prefix leaves room for ".PID.NNNN.folded" and the like. */
+static void parse_prof(const char *name, const char *v, const char *where)
+{
+    size_t len = strlen(v);
+    if (len >= ENV_PATH_MAX - 64) {
+        output_stderr("hakmem: %s%s is longer than %d bytes; no profiling\n", where, name,
+                      ENV_PATH_MAX - 64);
+        return;
+    }
+    memcpy(env_settings.prof_prefix, v, len + 1);
+}
+
+static void parse_prof_rate(const char *name, const char *v, const char *where)
+{
+    char *end;
+    errno = 0;
+    unsigned long long rate = strtoull(v, &end, 10);
+    if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 || rate == 0 ||
+        rate > ((uint64_t)1 << 40))
+        output_stderr("hakmem: %s%s=%s is not a number of bytes (1 to 2^40)\n", where, name, v);
+    else
+        env_settings.prof_rate = rate;
+}
+
+/* A signal a handler can catch and that no fault raises: a number or a
+ * name, with or without "SIG"; 0 when v is none of them. */
+static int signal_of(const char *v)
+{
+    static const struct {
+        const char *name;
+        int sig;
+    } names[] = {{"HUP", SIGHUP},   {"INT", SIGINT},    {"QUIT", SIGQUIT}, {"USR1", SIGUSR1},
+                 {"USR2", SIGUSR2}, {"ALRM", SIGALRM},  {"TERM", SIGTERM}, {"PROF", SIGPROF},
+                 {"URG", SIGURG},   {"WINCH", SIGWINCH}};
+    if (strncmp(v, "SIG", 3) == 0)
+        v += 3;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(v, names[i].name) == 0)
+            return names[i].sig;
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*v < '0' || *v > '9' || *end != '\0' || n == 0 || n > (unsigned long)SIGRTMAX ||
+        n == SIGKILL || n == SIGSTOP || n == SIGSEGV || n == SIGBUS || n == SIGFPE || n == SIGILL ||
+        n == SIGTRAP || n == SIGABRT)
+        return 0;
+    return (int)n;
+}
+
+static void parse_prof_signal(const char *name, const char *v, const char *where)
+{
+    int sig = *v == '\0' ? 0 : signal_of(v);
+    if (*v != '\0' && sig == 0)
+        output_stderr("hakmem: %s%s=%s is not a signal a handler can catch\n", where, name, v);
+    else
+        env_settings.prof_signal = sig;
+}
+
 static const struct env_var {
     const char *name;
     env_parse_fn *parse;
 } env_vars[] = {
-    {"HAKMEM_STATS", parse_stats},       {"HAKMEM_CACHE_MB", parse_cache_mb},
-    {"HAKMEM_LIMIT_MB", parse_limit_mb}, {"HAKMEM_BACKGROUND", parse_background},
-    {"HAKMEM_VERBOSE", parse_verbose},
+    {"HAKMEM_STATS", parse_stats},         {"HAKMEM_CACHE_MB", parse_cache_mb},
+    {"HAKMEM_LIMIT_MB", parse_limit_mb},   {"HAKMEM_BACKGROUND", parse_background},
+    {"HAKMEM_VERBOSE", parse_verbose},     {"HAKMEM_PROF", parse_prof},
+    {"HAKMEM_PROF_RATE", parse_prof_rate}, {"HAKMEM_PROF_SIGNAL", parse_prof_signal},
 };
 #define ENV_VAR_COUNT (sizeof env_vars / sizeof env_vars[0])
 

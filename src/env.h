@@ -5,6 +5,9 @@
 
 #include "internal.h"
 
+/* The longest HAKMEM_PROF prefix, with room for what a file name adds. */
+#define ENV_PATH_MAX 1024
+
 enum env_stats_mode { ENV_STATS_OFF, ENV_STATS_TEXT, ENV_STATS_JSON };
 
 struct env_settings {
@@ -13,6 +16,10 @@ struct env_settings {
     size_t limit_bytes;        /* HAKMEM_LIMIT_MB: the most ever mapped; 0 none */
     bool background;           /* HAKMEM_BACKGROUND: the purge thread may run */
     bool verbose;              /* HAKMEM_VERBOSE (debug-guard builds) */
+    /* HAKMEM_PROF: the file prefix of heap profiles; empty when off. */
+    char prof_prefix[ENV_PATH_MAX];
+    uint64_t prof_rate; /* HAKMEM_PROF_RATE: mean bytes between samples */
+    int prof_signal;    /* HAKMEM_PROF_SIGNAL: dump on this signal; 0 none */
 };
 
 extern struct env_settings env_settings;

@@ -11,7 +11,9 @@ src_layers = \
 	glibc_compat \
 	api,stats,check \
 	process \
+	prof \
 	reclaim \
+	symbols \
 	heap,large \
 	superslab \
 	slab \
@@ -41,7 +43,9 @@ HAKMEM_CORE_SOURCES = \
 	src/slab.c src/slab.h \
 	src/superslab.c src/superslab.h \
 	src/heap.c src/heap.h src/large.c src/large.h \
+	src/symbols.c src/symbols.h \
 	src/reclaim.c src/reclaim.h \
+	src/prof.c src/prof.h \
 	src/process.c src/process.h \
 	src/api.c src/api.h src/stats.c src/stats.h src/check.c \
 	src/glibc_compat.c src/glibc_compat.h \

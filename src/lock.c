@@ -7,6 +7,7 @@ struct lock lock_table[LOCK_COUNT] = {
     [LOCK_STATS] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "stats"},
     [LOCK_HEAPS] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "heaps"},
     [LOCK_ABANDONED] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "abandoned"},
+    [LOCK_PROF] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "prof"},
     [LOCK_SUPERSLAB] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "superslab"},
     [LOCK_LARGE] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "large"},
     [LOCK_OOM] = {PTHREAD_MUTEX_INITIALIZER, 0, 0, "oom"},

@@ -14,11 +14,15 @@ struct lock {
     const char *name;
 };
 
-/* The global locks, in the order they may nest (and are taken at fork). */
+/* The global locks, in the order they may nest (and are taken at fork).
+ * The heap profiler takes and gives back its slabs with LOCK_PROF held
+ * (LOCK_SUPERSLAB inside it); its signal handler only tries LOCK_PROF,
+ * so it never waits for a lock the thread it interrupted may hold. */
 enum lock_id {
     LOCK_STATS,     /* hak_stats() and the printers */
     LOCK_HEAPS,     /* thread heap registry */
     LOCK_ABANDONED, /* per-class lists of abandoned slabs */
+    LOCK_PROF,      /* the heap profiler's records and slabs */
     LOCK_SUPERSLAB, /* SuperSlab unit bitmaps and lists */
     LOCK_LARGE,     /* the cache of freed large mappings */
     LOCK_OOM,       /* the out-of-memory handler and its argument */

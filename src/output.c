@@ -48,6 +48,27 @@ void output_open(struct output *o, FILE *fp)
     o->fd = fileno(fp);
 }
 
+void output_open_fd(struct output *o, int fd)
+{
+    o->fp = NULL;
+    o->failed = 0;
+    o->len = 0;
+    o->fd = fd;
+}
+
+void output_write(struct output *o, const char *p, size_t n)
+{
+    while (n > 0) {
+        if (o->len == sizeof o->buf)
+            out_flush(o);
+        size_t k = sizeof o->buf - o->len < n ? sizeof o->buf - o->len : n;
+        for (size_t i = 0; i < k; i++)
+            o->buf[o->len++] = p[i];
+        p += k;
+        n -= k;
+    }
+}
+
 void output_printf(struct output *o, const char *fmt, ...)
 {
     char line[512];

@@ -17,6 +17,10 @@ struct output {
 };
 
 void output_open(struct output *o, FILE *fp);
+/* The same over a file descriptor the caller opened (and closes). */
+void output_open_fd(struct output *o, int fd);
+/* Appends n bytes as they are. */
+void output_write(struct output *o, const char *p, size_t n);
 void output_printf(struct output *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Flushes; returns 0 or -1 when any write failed. */
 int output_close(struct output *o);

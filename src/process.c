@@ -14,6 +14,7 @@
 #include "heap.h"
 #include "lock.h"
 #include "output.h"
+#include "prof.h"
 #include "reclaim.h"
 
 #include <errno.h>
@@ -93,6 +94,8 @@ void process_init_slow(void)
     cgroup_read();
     reclaim_configure();
     heap_process_init();
+    if (env_read)
+        prof_start();
     install_fault_reporter();
     store_release(&process_init_state, 2);
     init_running_here = false;
@@ -105,6 +108,8 @@ void process_init_slow(void)
 __attribute__((constructor)) static void process_ctor(void)
 {
     process_init();
-    if (!env_read && (env_read = env_init()))
+    if (!env_read && (env_read = env_init())) {
         reclaim_configure();
+        prof_start();
+    }
 }
