@@ -120,11 +120,21 @@ tests_unit_settings_child_CFLAGS = $(test_cflags)
 tests_unit_settings_child_LDFLAGS = $(test_ldflags)
 tests_unit_settings_child_LDADD = tests/unit/libhakmem-testroot.la
 
+## prof_child is the program prof.sh profiles; -no-install makes it a
+## real executable, not libtool's wrapper script, since google-pprof
+## reads its symbols.
+check_PROGRAMS += tests/unit/prof_child
+tests_unit_prof_child_SOURCES = tests/unit/prof_child.c
+tests_unit_prof_child_CFLAGS = $(test_cflags)
+tests_unit_prof_child_LDFLAGS = $(test_ldflags)
+tests_unit_prof_child_LDADD = src/libhakmem.la
+
 TESTS += \
 	tests/unit/exported-symbols.sh \
 	tests/unit/debug-strings.sh \
 	tests/unit/stats-env.sh \
 	tests/unit/settings.sh \
+	tests/unit/prof.sh \
 	tests/unit/layers.sh
 EXTRA_DIST += \
 	tests/unit/exported-symbols.sh \
@@ -132,4 +142,5 @@ EXTRA_DIST += \
 	tests/unit/debug-strings.sh \
 	tests/unit/stats-env.sh \
 	tests/unit/settings.sh \
+	tests/unit/prof.sh \
 	tests/unit/layers.sh

@@ -4,10 +4,11 @@
 # misspelt names and bad values reported with file and line), and the
 # memory cgroup's limits under cgroup v1 (the hybrid layout), v2, a
 # container's mount of part of a hierarchy, and nested groups, shown in
-# hak_stats; and the soft limit: past 90% of it the caches are emptied
-# before more is mapped.  Runs tests/unit/settings_child, linked with
-# the library variant that reads those files under ./test-root, in a
-# directory per case.
+# hak_stats; the soft limit: past 90% of it the caches are emptied
+# before more is mapped; and the heap profiler's settings in the file
+# (issue 17).  Runs tests/unit/settings_child, linked with the library
+# variant that reads those files under ./test-root, in a directory per
+# case.
 set -u
 
 [ -n "${TEST_BUILDDIR:-}" ] && [ -n "${TEST_SRCDIR:-}" ] ||
@@ -207,6 +208,36 @@ if (cd "$case_dir" && HAKMEM_BACKGROUND=0 "$child" soft-mark) >"$tmp/soft0.out" 
 elif ! grep -q 'still cached' "$tmp/soft0.err"; then
   bad "soft mark control failed otherwise:"; sed 's/^/  | /' "$tmp/soft0.err"
 fi
+
+# 11. The heap profiler's settings (issue 17) from the file too: a prefix
+#     and a rate (the profile at exit says which rate it used); the
+#     environment's empty HAKMEM_PROF turns it off; a misspelt name and a
+#     signal no handler may take are reported like the others.
+newcase
+put etc/hakmem.conf "HAKMEM_PROF=$case_dir/conf-prof\nHAKMEM_PROF_RATE=4096\nHAKMEM_PROF_SIGNAL=USR2\n"
+run conf-prof
+quiet conf-prof
+f=$(ls "$case_dir"/conf-prof.*.exit.heap 2>/dev/null | head -n 1)
+if [ -z "$f" ] || ! head -n 1 "$f" | grep -q '@ heap_v2/4096$'; then
+  bad "HAKMEM_PROF and HAKMEM_PROF_RATE in the file wrote no profile at rate 4096: $(ls "$case_dir")"
+fi
+rm -f "$case_dir"/conf-prof.*
+run conf-prof-off HAKMEM_PROF=
+quiet conf-prof-off
+ls "$case_dir"/conf-prof.* >/dev/null 2>&1 &&
+  bad "HAKMEM_PROF= in the environment did not turn off the file's profiling"
+newcase
+put etc/hakmem.conf 'HAKMEM_PROF_RAT=4096\nHAKMEM_PROF_SIGNAL=KILL\n'
+run conf-prof-typo
+if [ "$(wc -l <"$tmp/conf-prof-typo.err")" -ne 2 ] ||
+  ! grep -q '^hakmem: /etc/hakmem.conf:1: unknown setting HAKMEM_PROF_RAT ignored; did you mean HAKMEM_PROF_RATE?$' "$tmp/conf-prof-typo.err" ||
+  ! grep -q '^hakmem: /etc/hakmem.conf:2: HAKMEM_PROF_SIGNAL=KILL is not a signal a handler can catch$' "$tmp/conf-prof-typo.err"; then
+  bad "conf-prof-typo: want the misspelt name and the bad signal reported:"
+  sed 's/^/  | /' "$tmp/conf-prof-typo.err"
+fi
+newcase
+run env-prof-typo HAKMEM_PROF_SIGNL=USR1
+one_line env-prof-typo '^hakmem: unknown environment variable HAKMEM_PROF_SIGNL ignored; did you mean HAKMEM_PROF_SIGNAL?$'
 
 [ $fail -eq 0 ] && echo "settings: all $n cases passed"
 exit $fail
