@@ -17,6 +17,7 @@ dist_man_MANS += \
 	man/hak_stats.3 \
 	man/hak_stats_print.3 \
 	man/hak_stats_print_json.3 \
+	man/hak_prof_dump.3 \
 	man/hak_set_oom_handler.3 \
 	man/hakmem.conf.5 \
 	man/hak_trim.3 \

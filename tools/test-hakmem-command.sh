@@ -158,6 +158,26 @@ print("not caught")' >"$tmp/out" 2>"$tmp/err"
     expect_err '^hakmem: free(): double free of 0x' "the hardened library names a double free"
 fi
 
+# --profile sets HAKMEM_PROF to an absolute prefix, and the library
+# writes the profile at exit.
+expect_status 0 "--profile" \
+    "$cmd" --library "$lib" --profile /x/p -- sh -c 'printf "%s\n" "${HAKMEM_PROF-unset}"'
+expect_out "/x/p" "--profile sets HAKMEM_PROF"
+expect_status 0 "--profile=relative" \
+    "$cmd" --library "$lib" --profile=rel/p -- sh -c 'printf "%s\n" "${HAKMEM_PROF-unset}"'
+expect_out "$top/rel/p" "--profile makes a relative prefix absolute"
+expect_status 0 "--profile with a real program" \
+    env -u HAKMEM_PROF_RATE "$cmd" --library "$lib" --profile "$tmp/prof" -- \
+    sort "$srcdir/tools/hakmem.in"
+if [ -s "$(ls "$tmp"/prof.*.exit.heap 2>/dev/null | head -n 1)" ] &&
+    head -n 1 "$tmp"/prof.*.exit.heap | grep -q '^heap profile: .*heap_v2/524288$'; then
+    pass "--profile: the library wrote PREFIX.PID.exit.heap at exit"
+else
+    fail "--profile: no PREFIX.PID.exit.heap at exit ($(ls "$tmp"))"
+fi
+expect_status 125 "--profile without a prefix" "$cmd" --library "$lib" --profile
+expect_status 125 "--profile= empty" "$cmd" --library "$lib" --profile= true
+
 # Errors of hakmem itself exit 125; a missing program 127.
 expect_status 125 "no program" "$cmd" --library "$lib"
 expect_err 'no PROGRAM' "no program: message"
