@@ -62,14 +62,23 @@ static void *api_large(size_t size, size_t align, bool zeroed)
 
 NOINLINE void *api_alloc_large(size_t size) { return api_large(size, 0, false); }
 
+/* Out of line, so that hak_free, which inlines the caller, needs no
+ * stack frame on its way to large_free. */
+static COLD void api_free_large_profiled(void *p, const char *fn)
+{
+    prof_forget_large(p);
+    large_free(p, fn);
+}
+
 void api_free_large_or_invalid(void *p, const char *fn)
 {
     if (p == NULL)
         return;
     if (chunk_kind_of(p) >= CHUNK_LARGE) {
         if (unlikely(load_relaxed(&prof_active)))
-            prof_forget_large(p);
-        large_free(p, fn);
+            api_free_large_profiled(p, fn);
+        else
+            large_free(p, fn);
     } else if (HARDEN_ON && harden_zero_owns(p)) { /* a zero-size block (harden_zero_alloc) */
         harden_zero_free(p, fn);
     } else {
