@@ -110,15 +110,15 @@ size_t slab_live_size(struct slab *s, void *p, const char *fn)
 
 #ifdef HAKMEM_HARDENED
 /* The hardened library links the n blocks carved from c in a random
- * order, each with the canary of a block never handed out (see
- * slab_bounds_intact). */
+ * order in front of the free list, each with the canary of a block never
+ * handed out (see slab_bounds_intact). */
 static void slab_carve_shuffled(struct slab *s, uintptr_t c, unsigned n)
 {
     /* Blocks are at least MIN_ALIGN + HARDEN_TAIL bytes. */
     uint16_t order[SLAB_CARVE_BYTES / (MIN_ALIGN + HARDEN_TAIL) + SLAB_CARVE_MIN];
     uintptr_t bs = s->block_size;
     harden_shuffle(order, n);
-    void *next = NULL;
+    void *next = s->free;
     for (unsigned i = n; i-- > 0;) {
         void **block = (void **)(c + order[i] * bs);
         *slab_tail(s, block) = harden_block_secret(block) + bs - 8;
@@ -146,7 +146,7 @@ bool slab_carve(struct slab *s)
     uintptr_t bs = s->block_size;
     uintptr_t n = SLAB_CARVE_BYTES / bs > SLAB_CARVE_MIN ? SLAB_CARVE_BYTES / bs : SLAB_CARVE_MIN;
     uintptr_t stop = end - c > n * bs ? c + n * bs : end;
-    DIAG_ASSERT(s->free == NULL, "carve into slab %p with a free list", (void *)s);
+    void *rest = s->free;
     if (HARDEN_ON) {
         slab_carve_shuffled(s, c, (unsigned)((stop - c) / bs));
     } else {
@@ -154,7 +154,7 @@ bool slab_carve(struct slab *s)
             void **block = (void **)b;
             if (DIAG_GUARDS_ON)
                 slab_debug_poison(s, block);
-            slab_set_free_words(block, b + bs < stop ? (void *)(b + bs) : NULL);
+            slab_set_free_words(block, b + bs < stop ? (void *)(b + bs) : rest);
         }
         s->free = (void *)c;
     }
@@ -162,7 +162,7 @@ bool slab_carve(struct slab *s)
     store_relaxed(&s->carved_limit, (uint64_t)((stop - (uintptr_t)s->start) / bs)
                                         << s->block_shift);
     if (DIAG_GUARDS_ON) {
-        s->free_count = (uint32_t)((stop - c) / bs);
+        s->free_count += (uint32_t)((stop - c) / bs);
         slab_assert_counts(s);
     }
     return true;

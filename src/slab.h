@@ -434,10 +434,11 @@ ALWAYS_INLINE void *slab_take_or_null(struct slab *s, size_t size)
     return b;
 }
 
-/* Owner only, with an empty free list: carves the next blocks past
- * `carved` (about a page of them) onto it.  False when none are left.
- * Done a page at a time, and only once nothing came back from other
- * threads, so memory is touched only as the slab's live blocks need it. */
+/* Owner only: carves the next blocks past `carved` (about a page of
+ * them) onto the front of its free list, which is empty but for the
+ * heap profiler's windows (heap.h).  False when none are left.  Done a
+ * page at a time, and only once nothing came back from other threads, so
+ * memory is touched only as the slab's live blocks need it. */
 bool slab_carve(struct slab *s);
 
 /* The length of s's free list, walked by its owner (or the only thread
