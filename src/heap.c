@@ -390,7 +390,9 @@ void heap_window_open(struct heap *h, unsigned cls)
     /* The stand-in describes the real slab's blocks, so the fast path's
      * debug-guard checks hold; `carved` makes its count equation hold. */
     w->block_size = s ? s->block_size : 0;
-    w->capacity = (uint16_t)n;
+    /* capacity - used, the blocks the window holds, and requested are read
+     * by hak_stats (heap_totals_read). */
+    owner_store(&w->capacity, (uint16_t)n);
     w->block_inv = s ? s->block_inv : 0;
     w->block_mask = s ? s->block_mask : 0;
     w->block_shift = s ? s->block_shift : 0;
@@ -401,7 +403,7 @@ void heap_window_open(struct heap *h, unsigned cls)
     w->free = head;
     owner_store(&w->used, 0);
     w->free_count = n;
-    w->requested = 0;
+    owner_store(&w->requested, 0);
     w->next = s;
     heap_set_current(h, cls, w);
 }
@@ -426,6 +428,7 @@ void heap_window_close(struct heap *h, unsigned cls)
     *left = *left > handed ? *left - handed : 0;
     w->free = NULL;
     w->next = NULL;
+    owner_store(&w->capacity, 0); /* holds nothing now (heap_totals_read) */
     if (s == NULL)
         return;
     /* s is still h's and live (heap_slab_emptied leaves it alone), and
@@ -440,6 +443,7 @@ void heap_window_close(struct heap *h, unsigned cls)
             s->free_count += rest;
     }
     owner_add(&s->requested, w->requested);
+    owner_store(&w->requested, 0);
     if (DIAG_GUARDS_ON)
         slab_assert_counts(s);
 }
@@ -1015,8 +1019,19 @@ void heap_totals_read(struct heap_totals *t)
     memset(&sum, 0, sizeof sum);
     lock_acquire(HEAPS_LOCK);
     counters_merge(&sum, &heaps_retired);
-    for (struct heap *h = heaps_live; h != NULL; h = h->reg_next)
+    memset(t->window_held, 0, sizeof t->window_held);
+    t->window_requested = 0;
+    for (struct heap *h = heaps_live; h != NULL; h = h->reg_next) {
         counters_merge(&sum, &h->c);
+        const struct heap_windows *wins = load_acquire(&h->windows);
+        for (unsigned c = 0; wins != NULL && c < SIZE_CLASS_COUNT; c++) {
+            /* Written by the heap's thread meanwhile: a moment's figures. */
+            const struct slab *w = &wins->stand_in[c];
+            uint32_t held = load_relaxed(&w->capacity), used = load_relaxed(&w->used);
+            t->window_held[c] += held > used ? held - used : 0;
+            t->window_requested += load_relaxed(&w->requested);
+        }
+    }
     t->threads_live = heaps_live_count;
     t->threads_exited = heaps_exited_count;
     lock_release(HEAPS_LOCK);

@@ -228,6 +228,11 @@ struct heap_totals {
     uint64_t frees[SIZE_CLASS_COUNT]; /* remote frees, by class */
     uint64_t remote_frees, drains, drained, adopted, reclaimed;
     uint64_t threads_live, threads_exited;
+    /* The heap profiler's windows (live heaps): blocks of each class they
+     * hold, counted as allocated by their slabs but not handed out yet,
+     * and the bytes asked for of those they handed out, not yet counted
+     * by their slabs. */
+    uint64_t window_held[SIZE_CLASS_COUNT], window_requested;
 };
 void heap_totals_read(struct heap_totals *t);
 /* Walks the calling thread's own slabs (hak_check). Returns problems found. */

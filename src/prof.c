@@ -876,7 +876,7 @@ static bool prof_attach(struct heap *h)
         return false;
     for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++)
         w->left[c] = prof_skip(size_class_bytes[c]);
-    h->windows = w;
+    store_release(&h->windows, w); /* read by hak_stats (heap_totals_read) */
     return true;
 }
 

@@ -79,8 +79,12 @@ void stats_collect(struct hak_stats *st)
     for (unsigned c = 0; c < SIZE_CLASS_COUNT; c++) {
         st->classes[c].block_size = size_class_bytes[c];
         /* Blocks the C library allocated for our own thread are not the
-         * program's (reclaim_note_own_block). */
-        uint64_t allocs = ss.class_allocs[c] - rc.own_allocs[c];
+         * program's (reclaim_note_own_block); those the heap profiler's
+         * windows hold were not handed out yet (heap.h).  A window that
+         * closed between the two reads makes those look fewer: never
+         * below none. */
+        uint64_t not_handed = rc.own_allocs[c] + t.window_held[c];
+        uint64_t allocs = ss.class_allocs[c] > not_handed ? ss.class_allocs[c] - not_handed : 0;
         uint64_t frees = ss.class_frees[c] + t.frees[c];
         st->classes[c].allocs = allocs;
         st->classes[c].frees = frees;
@@ -94,7 +98,7 @@ void stats_collect(struct hak_stats *st)
     if (in_use < 0) /* counters of two threads read at slightly different times */
         in_use = 0;
     peak_update(in_use);
-    st->bytes_requested = ss.requested + lg.requested - rc.own_requested;
+    st->bytes_requested = ss.requested + t.window_requested + lg.requested - rc.own_requested;
     st->bytes_in_use = (uint64_t)in_use;
     st->bytes_in_use_peak = (uint64_t)load_relaxed(&in_use_peak);
     st->bytes_mapped = os.mapped;

@@ -8,6 +8,8 @@
 #    not in it (HAKMEM_PROF_RATE=1 samples every block: exact counts);
 #  - large blocks; fork() with another thread allocating; the signal;
 #  - the folded stacks agree; hak_prof_dump fails without HAKMEM_PROF;
+#  - hak_stats counts blocks and bytes exactly while sampling (blocks the
+#    sampling windows hold are not handed out yet);
 #  - an unmodified program (python3) under LD_PRELOAD (override build).
 # Runs tests/unit/prof_child, built by make check.
 set -u
@@ -182,7 +184,15 @@ if run off off; then
   fi
 fi
 
-# 6. A program never built for it, under LD_PRELOAD.  The interpreter
+# 6. hak_stats while sampling, at the default rate and at a rate that
+#    samples a dozen of the blocks.
+for rate in 524288 4096; do
+  if run "stats$rate" stats HAKMEM_PROF="$tmp/st" HAKMEM_PROF_RATE=$rate; then
+    pass "stats: HAKMEM_PROF_RATE=$rate: hak_stats counts the 1000 blocks and their bytes exactly"
+  fi
+done
+
+# 7. A program never built for it, under LD_PRELOAD.  The interpreter
 #    itself, not a version manager's shim script (which would write a
 #    profile for each program it runs).
 python=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)

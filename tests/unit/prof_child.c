@@ -14,6 +14,8 @@
  *            site_child blocks writes PATH.child; another thread keeps
  *            allocating through every fork
  *   signal   keeps site_a blocks and raises SIGUSR1 (HAKMEM_PROF_SIGNAL)
+ *   stats    hak_stats counts exactly the blocks handed out and the bytes
+ *            asked for, sampled or not (PATH unused)
  *   off      hak_prof_dump must fail with ENOTSUP (no HAKMEM_PROF) */
 #include <errno.h>
 #include <hakmem.h>
@@ -235,6 +237,44 @@ static void forks(const char *path)
     dump(path);
 }
 
+/* The class of 48-byte blocks, by its figures in st. */
+static unsigned class_of_48(const struct hak_stats *st)
+{
+    for (unsigned c = 0; c < st->nclasses; c++)
+        if (st->classes[c].block_size >= 48)
+            return c;
+    die("no class for 48 bytes");
+    return 0;
+}
+
+static void stats(void)
+{
+    enum { N = 1000 };
+    static void *blocks[N];
+    struct hak_stats st0, st1, st2;
+    /* The thread's first allocation sets its heap up. */
+    hak_free(take(48));
+    hak_stats(&st0, sizeof st0);
+    for (int i = 0; i < N; i++)
+        blocks[i] = take(48);
+    hak_stats(&st1, sizeof st1);
+    for (int i = 0; i < N; i++)
+        hak_free(blocks[i]);
+    hak_stats(&st2, sizeof st2);
+    unsigned c = class_of_48(&st0);
+    uint64_t allocs = st1.classes[c].allocs - st0.classes[c].allocs;
+    uint64_t requested = st1.bytes_requested - st0.bytes_requested;
+    uint64_t frees = st2.classes[c].frees - st1.classes[c].frees;
+    if (allocs != N || requested != 48 * N || frees != N) {
+        fprintf(stderr,
+                "prof_child: hak_stats counted %llu allocations of %u, %llu bytes asked "
+                "for of %u, %llu frees of %u\n",
+                (unsigned long long)allocs, N, (unsigned long long)requested, 48 * N,
+                (unsigned long long)frees, N);
+        exit(1);
+    }
+}
+
 static void signals(void)
 {
     for (int i = 0; i < 1000; i++)
@@ -258,6 +298,8 @@ int main(int argc, char **argv)
         forks(path);
     else if (strcmp(mode, "signal") == 0)
         signals();
+    else if (strcmp(mode, "stats") == 0)
+        stats();
     else if (strcmp(mode, "off") == 0) {
         errno = 0;
         if (hak_prof_dump(path) != -1 || errno != ENOTSUP)
