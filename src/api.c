@@ -34,11 +34,15 @@ NOINLINE void *api_alloc_slow(size_t size)
     /* A thread's first allocation may be the process's first. */
     process_init();
     int saved_errno = errno;
-    void *p = unlikely(load_relaxed(&prof_active)) ? prof_alloc_small(size) : heap_alloc_slow(size);
+    void *p;
+    if (unlikely(load_relaxed(&prof_active))) {
+        p = prof_alloc_small(size);
+    } else if ((p = heap_alloc_slow(size)) != NULL) {
+        /* Done, and no lock held: where the purge thread may start. */
+        reclaim_thread_maybe_start();
+    }
     if (unlikely(p == NULL))
         return api_failed(RECLAIM_SMALL, size, 0, false, NULL, saved_errno);
-    /* Done, and no lock held: where the purge thread may start. */
-    reclaim_thread_maybe_start();
     return p;
 }
 

@@ -280,17 +280,20 @@ static void *heap_take_from(struct heap *h, struct slab *s, size_t size)
     return slab_take(s, size);
 }
 
-static NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
+/* The refill: a block of class cls for a request of size bytes, from
+ * *cur, the class's current slab (or the sentinel), else from the ring,
+ * an abandoned slab or a fresh one.  *cur becomes the slab the block came
+ * from, the next current slab (the sentinel when out of memory); the
+ * caller makes it current. */
+static void *heap_refill_from(struct heap *h, unsigned cls, size_t size, struct slab **cur)
 {
-    if (h->windows != NULL)
-        heap_window_close(h, cls);
-    struct slab *s = h->current[cls];
+    struct slab *s = *cur;
     void *b;
 
     if (s != &sentinel_slab) {
         if ((b = heap_take_from(h, s, size)) != NULL)
             return b;
-        heap_set_current(h, cls, &sentinel_slab);
+        *cur = &sentinel_slab;
         ring_insert_tail(h, s);
     }
     /* The ring from its oldest end: slabs that local and remote frees have
@@ -298,7 +301,7 @@ static NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
     for (unsigned scanned = 0; (s = h->owned[cls]) != NULL && scanned < HEAP_SCAN_MAX; scanned++) {
         if ((b = heap_take_from(h, s, size)) != NULL) {
             ring_unlink(h, s);
-            heap_set_current(h, cls, s);
+            *cur = s;
             return b;
         }
         if (((size_t)h->owned_count[cls] * s->units << SLAB_UNIT_SHIFT) > HEAP_OWNED_KEEP_BYTES) {
@@ -313,7 +316,7 @@ static NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
     }
     while ((s = heap_adopt(h, cls)) != NULL) {
         if ((b = heap_take_from(h, s, size)) != NULL) {
-            heap_set_current(h, cls, s);
+            *cur = s;
             stats_sample_peak();
             return b;
         }
@@ -322,10 +325,23 @@ static NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
     s = ss_slab_alloc(cls, h->id, &h->ss_hint);
     if (s == NULL)
         return NULL;
-    heap_set_current(h, cls, s);
+    *cur = s;
     stats_sample_peak();
     slab_carve(s);
     return slab_take(s, size);
+}
+
+static void heap_window_close(struct heap *h, unsigned cls);
+
+static NOINLINE void *heap_refill(struct heap *h, unsigned cls, size_t size)
+{
+    if (h->windows != NULL)
+        heap_window_close(h, cls);
+    struct slab *s = h->current[cls];
+    void *b = heap_refill_from(h, cls, size, &s);
+    if (s != h->current[cls])
+        heap_set_current(h, cls, s);
+    return b;
 }
 
 /* ---- sampling windows (see heap.h) ------------------------------------ */
@@ -343,79 +359,123 @@ static NOINLINE struct slab *heap_window_slab(const struct heap *h, unsigned cls
     return heap_window_is_open(h, cls) ? h->windows->stand_in[cls].next : NULL;
 }
 
-void heap_window_open(struct heap *h, unsigned cls)
-{
-    struct slab *s = h->current[cls], *w = &h->windows->stand_in[cls];
-    uint64_t want = h->windows->left[cls];
-    void **head = NULL, **tail = NULL;
-    uint32_t n = 0;
+/* The fewest blocks a window of a class of blocks up to
+ * HEAP_WINDOW_MIN_BLOCK bytes starts with while its slab can carve more:
+ * the fast path hands out a window's blocks and the frees go to the slab,
+ * so a window only holds what the slab got back during the last one, and
+ * a slab that holds few free blocks would send every few allocations to
+ * the slow path.  Those blocks are carved at most this many sooner than
+ * without profiling: at most 8 KiB per class and thread. */
+#define HEAP_WINDOW_MIN 32u
+#define HEAP_WINDOW_MIN_BLOCK 256u
 
-    DIAG_ASSERT(!heap_window_is_open(h, cls), "heap %llu: window of class %u already open",
-                (unsigned long long)h->id, cls);
-    if (s == &sentinel_slab) {
-        s = NULL; /* nothing to hand out: the next allocation comes back */
-    } else {
-        /* What other threads freed joins the window too: the longer it
-         * is, the fewer slow paths. */
-        if (want > 0)
-            heap_drain(h, s);
-        /* The count equation gives the list's length: the whole list
-         * moves without a walk; only a longer one is cut. */
+/* s's free list, of length blocks, is short for a window: what other
+ * threads freed into s joins it, and if that is not enough either, the
+ * blocks s carves next.  Returns the list's length. */
+static NOINLINE uint32_t heap_window_lengthen(struct heap *h, struct slab *s, uint32_t length)
+{
+    uint32_t n = slab_drain(s, h->id);
+    if (n) {
+        owner_add(&h->c.drains, 1);
+        owner_add(&h->c.drained, n);
+        length += n;
+    }
+    if (length < HEAP_WINDOW_MIN && slab_carve(s))
+        length = slab_carved_count(s) - s->used;
+    return length;
+}
+
+/* Gives the window w over s (its stand-in describing s) at most want
+ * blocks of s's free list, cut from it: out, from s's view, until they
+ * come back.  The count equation gives the list's length, so the whole
+ * list moves without a walk; only a longer one is cut.  s may be NULL
+ * (an empty window). */
+ALWAYS_INLINE void heap_window_fill(struct heap *h, struct slab *w, struct slab *s, uint64_t want)
+{
+    void **head = NULL;
+    uint32_t n = 0;
+    if (s != NULL && want > 0) {
         uint32_t length = slab_carved_count(s) - s->used;
-        if (want > 0 && s->free != NULL) {
-            head = s->free;
-            if (want >= length && length <= s->capacity) {
-                n = length;
-                s->free = NULL;
-            } else {
-                tail = head;
-                for (n = 1; n < want && slab_next(tail) != NULL; n++) {
-                    /* A link to no block of the slab: a write after free. */
-                    if (unlikely(!slab_is_carved_block(s, slab_next(tail))))
-                        slab_bad_free_block(s, tail);
-                    tail = slab_next(tail);
-                }
-                s->free = slab_next(tail);
-                slab_set_link(tail, NULL);
+        if (unlikely(length < HEAP_WINDOW_MIN) && want > length &&
+            s->block_size <= HEAP_WINDOW_MIN_BLOCK)
+            length = heap_window_lengthen(h, s, length);
+        head = s->free;
+        if (head != NULL && want >= length && length <= s->capacity) {
+            n = length;
+            s->free = NULL;
+        } else if (head != NULL) {
+            void **tail = head;
+            for (n = 1; n < want && slab_next(tail) != NULL; n++) {
+                /* A link to no block of the slab: a write after free. */
+                if (unlikely(!slab_is_carved_block(s, slab_next(tail))))
+                    slab_bad_free_block(s, tail);
+                tail = slab_next(tail);
             }
-            /* Out, from the slab's view, until the window closes. */
-            owner_store(&s->used, s->used + n);
-            owner_add(&s->allocs, n);
-            if (DIAG_GUARDS_ON) {
-                s->free_count -= n;
-                slab_assert_counts(s);
-            }
+            s->free = slab_next(tail);
+            slab_set_link(tail, NULL);
+        }
+        owner_store(&s->used, s->used + n);
+        owner_add(&s->allocs, n);
+        if (DIAG_GUARDS_ON) {
+            s->free_count -= n;
+            slab_assert_counts(s);
         }
     }
-    /* The stand-in describes the real slab's blocks, so the fast path's
-     * debug-guard checks hold; `carved` makes its count equation hold. */
-    w->block_size = s ? s->block_size : 0;
+    w->free = head;
     /* capacity - used, the blocks the window holds, and requested are read
      * by hak_stats (heap_totals_read). */
     owner_store(&w->capacity, (uint16_t)n);
-    w->block_inv = s ? s->block_inv : 0;
-    w->block_mask = s ? s->block_mask : 0;
-    w->block_shift = s ? s->block_shift : 0;
-    w->span_limit = s ? s->span_limit : 0;
-    w->start = s ? s->start : NULL;
+    /* `carved` makes the stand-in's count equation hold. */
     w->carved = (char *)((uintptr_t)w->start + (uintptr_t)n * w->block_size);
-    w->cls = (uint8_t)cls;
-    w->free = head;
     owner_store(&w->used, 0);
     w->free_count = n;
     owner_store(&w->requested, 0);
-    w->next = s;
-    heap_set_current(h, cls, w);
 }
 
-void heap_window_close(struct heap *h, unsigned cls)
+/* Gives the window of class cls the next blocks of s (the sentinel: none,
+ * so that the next allocation comes back) without making it current. */
+static void heap_window_start(struct heap *h, unsigned cls, struct slab *s)
+{
+    struct slab *w = &h->windows->stand_in[cls];
+    uint64_t want = h->windows->left[cls];
+    if (s == &sentinel_slab)
+        s = NULL;
+    else if (want > 0)
+        heap_drain(h, s); /* the longer the window, the fewer slow paths */
+    /* The stand-in describes the real slab's blocks, so the fast path's
+     * debug-guard checks hold.  It still does when it last stood in for
+     * s (closing leaves `next`): a slab's start and class give the rest,
+     * even if it was released and set up again meanwhile. */
+    if (w->next != s || w->cls != cls) {
+        w->block_size = s ? s->block_size : 0;
+        w->block_inv = s ? s->block_inv : 0;
+        w->block_mask = s ? s->block_mask : 0;
+        w->block_shift = s ? s->block_shift : 0;
+        w->span_limit = s ? s->span_limit : 0;
+        w->start = s ? s->start : NULL;
+        w->cls = (uint8_t)cls;
+        w->next = s;
+    }
+    heap_window_fill(h, w, s, want);
+}
+
+/* Lets the fast path of class cls hand out at most left[cls] blocks of
+ * h's current slab (h entered, h->windows set, no window open). */
+static void heap_window_open(struct heap *h, unsigned cls)
+{
+    DIAG_ASSERT(!heap_window_is_open(h, cls), "heap %llu: window of class %u already open",
+                (unsigned long long)h->id, cls);
+    heap_window_start(h, cls, h->current[cls]);
+    heap_set_current(h, cls, &h->windows->stand_in[cls]);
+}
+
+static void heap_window_close(struct heap *h, unsigned cls)
 {
     if (!heap_window_is_open(h, cls))
         return;
     struct slab *w = &h->windows->stand_in[cls], *s = w->next;
     void **head = w->free, **tail = head;
     uint32_t rest = 0;
-    heap_set_current(h, cls, &sentinel_slab);
     /* Counted by walking, not from `used`: in a fork child the window's
      * thread may have vanished in the middle of a pop. */
     if (head != NULL) {
@@ -427,13 +487,12 @@ void heap_window_close(struct heap *h, unsigned cls)
     uint64_t handed = w->capacity - rest, *left = &h->windows->left[cls];
     *left = *left > handed ? *left - handed : 0;
     w->free = NULL;
-    w->next = NULL;
     owner_store(&w->capacity, 0); /* holds nothing now (heap_totals_read) */
-    if (s == NULL)
-        return;
     /* s is still h's and live (heap_slab_emptied leaves it alone), and
      * on no list: it is the current slab again. */
-    heap_set_current(h, cls, s);
+    heap_set_current(h, cls, s != NULL ? s : &sentinel_slab);
+    if (s == NULL)
+        return;
     if (rest != 0) {
         slab_set_link(tail, s->free);
         s->free = head;
@@ -448,23 +507,92 @@ void heap_window_close(struct heap *h, unsigned cls)
         slab_assert_counts(s);
 }
 
+/* The open window of class cls ran dry: every block it held was handed
+ * out. */
+static bool heap_window_dry(const struct heap *h, unsigned cls)
+{
+    const struct slab *w = &h->windows->stand_in[cls];
+    return h->current[cls] == w && w->free == NULL;
+}
+
 void *heap_window_renew(struct heap *h, unsigned cls, size_t size)
 {
-    if (!heap_window_is_open(h, cls))
-        return NULL;
     struct slab *w = &h->windows->stand_in[cls], *s = w->next;
     uint64_t *left = &h->windows->left[cls];
-    /* Only a window run dry, with more to serve than it held, over a
-     * slab that got blocks back meanwhile. */
-    if (w->free != NULL || s == NULL || *left <= w->capacity || s->free == NULL)
+    /* Only a window run dry short of the sampled allocation. */
+    if (!heap_window_dry(h, cls) || s == NULL || *left <= w->capacity)
         return NULL;
-    *left -= w->capacity + 1;
+    h->busy = 1; /* see heap_fork_child */
+    /* From what the slab got back since, from this thread or others, or
+     * has still to carve: what the refill would take from it. */
+    void *b = heap_take_from(h, s, size);
+    if (b != NULL) {
+        *left -= (uint64_t)w->capacity + 1;
+        owner_add(&s->requested, w->requested);
+        heap_window_fill(h, w, s, *left);
+    }
+    h->busy = 0;
+    return b;
+}
+
+bool heap_window_sample_next(const struct heap *h, unsigned cls)
+{
+    if (heap_window_is_open(h, cls))
+        return heap_window_dry(h, cls) &&
+               h->windows->left[cls] == h->windows->stand_in[cls].capacity;
+    return h->windows->left[cls] == 0;
+}
+
+void heap_window_rearm(struct heap *h, unsigned cls, uint64_t left)
+{
+    DIAG_ASSERT(heap_window_sample_next(h, cls), "heap %llu: window of class %u rearmed early",
+                (unsigned long long)h->id, cls);
+    h->windows->left[cls] = left;
+    if (!heap_window_is_open(h, cls)) {
+        heap_window_open(h, cls);
+        return;
+    }
+    struct slab *w = &h->windows->stand_in[cls], *s = w->next;
+    if (s == NULL)
+        return; /* stays empty: the next allocation comes back */
     owner_add(&s->requested, w->requested);
-    w->free = NULL;
-    w->next = NULL;
-    heap_set_current(h, cls, s);
-    void *b = slab_take(s, size);
-    heap_window_open(h, cls);
+    if (s->free == NULL)
+        heap_drain(h, s);
+    heap_window_fill(h, w, s, left);
+}
+
+void *heap_window_refill(struct heap *h, unsigned cls, size_t size)
+{
+    struct slab *w = &h->windows->stand_in[cls], *s = h->current[cls];
+    uint64_t *left = &h->windows->left[cls];
+    bool open = s == w;
+    if (open && unlikely(w->free != NULL)) {
+        /* Not dry: a caller that skipped the fast path (a realloc that
+         * shrinks), or a bad block in front, which the close reports. */
+        heap_window_close(h, cls);
+        s = h->current[cls];
+        open = false;
+    } else if (open) {
+        /* Closed as heap_window_close would, but still current: the refill
+         * does not read current[], and if it finds a block the window
+         * opens again over its slab with no other store to tiny[]. */
+        *left = *left > w->capacity ? *left - w->capacity : 0;
+        s = w->next != NULL ? w->next : &sentinel_slab;
+        if (w->next != NULL)
+            owner_add(&s->requested, w->requested);
+        owner_store(&w->requested, 0);
+    }
+    if (*left > 0)
+        --*left; /* this allocation */
+    void *b = heap_refill_from(h, cls, size, &s);
+    if (b == NULL) {
+        owner_store(&w->capacity, 0);
+        heap_set_current(h, cls, s);
+        return NULL;
+    }
+    heap_window_start(h, cls, s);
+    if (!open)
+        heap_set_current(h, cls, w);
     return b;
 }
 
@@ -699,11 +827,6 @@ struct heap *heap_enter(void)
         return NULL;
     h->busy = 1;
     return h;
-}
-
-void *heap_refill_block(struct heap *h, unsigned cls, size_t size)
-{
-    return heap_refill(h, cls, size);
 }
 
 void heap_free_invalid(void *p, const char *fn) { diag_invalid_pointer(fn, p); }

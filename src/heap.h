@@ -177,21 +177,29 @@ struct heap_windows {
  * follows it), or when no heap can be had. */
 struct heap *heap_enter(void);
 ALWAYS_INLINE void heap_leave(struct heap *h) { h->busy = 0; }
-/* A block of class cls for a request of size from h's slabs, h entered
- * and its window of cls closed; NULL when out of memory. */
-void *heap_refill_block(struct heap *h, unsigned cls, size_t size);
-/* Lets the fast path of class cls hand out at most w->left[cls] blocks
- * of h's current slab (h entered, h->windows set, no window open). */
-void heap_window_open(struct heap *h, unsigned cls);
-/* The common slow path while sampling: the window of class cls ran dry
- * short of the sampled allocation, and its slab got blocks back since it
- * opened.  Serves this allocation from them and opens the next window
- * over the rest; NULL (nothing done) otherwise. */
+/* The common slow path while sampling, in one step: the open window of
+ * class cls ran dry short of the sampled allocation (h->windows set).
+ * Serves this allocation from the window's slab as a refill would (its
+ * free list, else its remote frees, else blocks still to carve) and
+ * fills the window again from the rest; NULL (nothing done) when the
+ * slab has no block left, or when no window is open or it is not dry
+ * or the allocation is the sampled one. */
 void *heap_window_renew(struct heap *h, unsigned cls, size_t size);
-/* Ends the window of class cls if one is open: the blocks it did not
- * hand out go back to their slab, and left[cls] counts those it did.
- * Aborts on a block written after it was freed. */
-void heap_window_close(struct heap *h, unsigned cls);
+/* Whether the next allocation of class cls is the sampled one: its
+ * window is open and ran dry with no allocation left to serve before
+ * it, or is closed with none left (h->windows set). */
+bool heap_window_sample_next(const struct heap *h, unsigned cls);
+/* The caller served that allocation (from elsewhere): the fast path of
+ * cls may serve `left` more, from the window's slab (h entered).  Cheaper
+ * than closing the window and opening it again. */
+void heap_window_rearm(struct heap *h, unsigned cls, uint64_t left);
+/* The slow path while sampling when the allocation is not the sampled
+ * one and the window's slab has no block left (or no window is open, or
+ * it is not dry: the caller skipped the fast path):
+ * serves it as the refill would, from the next slab, and lets the fast
+ * path of cls hand out the blocks still to serve before the sample from
+ * that slab (h entered).  NULL when out of memory. */
+void *heap_window_refill(struct heap *h, unsigned cls, size_t size);
 
 /* Gives the calling thread's slabs that hold no live block back to their
  * SuperSlabs (current ones too).  Returns their bytes. */

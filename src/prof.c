@@ -73,7 +73,7 @@ static int prof_dump_pending; /* a signal asked for a dump while the lock was he
  * in the profiler, whose own allocations (none are expected) are not
  * sampled. */
 static __thread uint64_t prof_rng __attribute__((tls_model("initial-exec")));
-static __thread bool prof_busy __attribute__((tls_model("initial-exec")));
+__thread bool prof_busy __attribute__((tls_model("initial-exec")));
 
 /* ---- memory: bump allocation from the profiler's own mappings --------- */
 
@@ -892,7 +892,7 @@ static void *prof_sample_small(unsigned cls, size_t size)
     return b;
 }
 
-void *prof_alloc_small(size_t size)
+void *prof_alloc_small_slow(size_t size)
 {
     struct heap *h;
     if (prof_busy || (h = heap_enter()) == NULL)
@@ -902,28 +902,25 @@ void *prof_alloc_small(size_t size)
         return heap_alloc_slow(size);
     }
     unsigned cls = size_class_of(size);
-    uint64_t *left = &h->windows->left[cls];
-    void *b = heap_window_renew(h, cls, size);
-    if (b != NULL) {
+    void *b = NULL;
+    /* (The block pthread_create allocates for the purge thread is the
+     * allocator's own: the next allocation is sampled instead.) */
+    if (heap_window_sample_next(h, cls) && !reclaim_starting_thread &&
+        (b = prof_sample_small(cls, size)) != NULL) {
+        heap_window_rearm(h, cls, prof_skip(size_class_bytes[cls]));
         heap_leave(h);
         return b;
     }
-    heap_window_close(h, cls);
-    if (*left > 0) {
-        --*left;
-    } else if (!reclaim_starting_thread) {
-        /* (The block pthread_create allocates for the purge thread is
-         * the allocator's own: the next allocation is sampled instead.) */
-        b = prof_sample_small(cls, size);
-        *left = prof_skip(size_class_bytes[cls]);
-    }
-    if (b == NULL)
-        b = heap_refill_block(h, cls, size);
-    if (b != NULL)
-        heap_window_open(h, cls);
+    /* The window's slab has no block left (or none was open): the refill
+     * finds the next slab, as without profiling. */
+    b = heap_window_refill(h, cls, size);
     heap_leave(h);
-    if (b == NULL)
+    if (b == NULL) {
         errno = ENOMEM;
+        return NULL;
+    }
+    /* Done, and no lock held: where the purge thread may start. */
+    reclaim_thread_maybe_start();
     return b;
 }
 
