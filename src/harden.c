@@ -49,20 +49,24 @@ bool harden_guard(void *p, size_t n) { return mprotect(p, n, PROT_NONE) == 0; }
 
 bool harden_unguard(void *p, size_t n) { return mprotect(p, n, PROT_READ | PROT_WRITE) == 0; }
 
-static uint64_t harden_shuffles;
+/* Each thread's random bits: a splitmix64 sequence of its own (no line
+ * shared between threads on the carving path), started from the secret,
+ * a process-wide count of the threads that drew, the process id and the
+ * address of the thread's state.  A fork child starts its sequence again
+ * (harden_fork_child), so that it does not repeat its parent's. */
+static uint64_t harden_random_threads;
+static __thread uint64_t harden_random_state __attribute__((tls_model("initial-exec")));
 
-void harden_shuffle(uint16_t *order, unsigned n)
+uint64_t harden_random(void)
 {
-    uint64_t state = harden_secrets.order ^ fetch_add_relaxed(&harden_shuffles, 1) << 32;
-    for (unsigned i = 0; i < n; i++)
-        order[i] = (uint16_t)i;
-    for (unsigned i = n; i > 1; i--) {
-        unsigned j = (unsigned)(harden_splitmix(&state) % i);
-        uint16_t t = order[i - 1];
-        order[i - 1] = order[j];
-        order[j] = t;
-    }
+    if (unlikely(harden_random_state == 0))
+        harden_random_state = harden_secrets.order ^
+                              (fetch_add_relaxed(&harden_random_threads, 1) << 40) ^
+                              ((uint64_t)getpid() << 20) ^ (uintptr_t)&harden_random_state;
+    return harden_splitmix(&harden_random_state);
 }
+
+void harden_fork_child(void) { harden_random_state = 0; }
 
 /* ---- zero-size blocks ---------------------------------------------------- */
 

@@ -40,7 +40,7 @@ struct harden_secrets {
     uintptr_t check;
     /* check ^ HARDEN_FILL: word 2 of a free block holds the fill. */
     uintptr_t check_fill;
-    /* Seeds the order of carved blocks. */
+    /* Seeds each thread's random bits (harden_random). */
     uint64_t order;
 };
 /* Hidden, so that a load of a secret is one instruction. */
@@ -67,9 +67,11 @@ void harden_init(void);
 bool harden_guard(void *p, size_t n);
 bool harden_unguard(void *p, size_t n);
 
-/* A random permutation of 0..n-1 (n <= 65536) into order[], from the
- * secret and a counter: the order of blocks carved together. */
-void harden_shuffle(uint16_t *order, unsigned n);
+/* 64 random bits, from a sequence of the calling thread's own, seeded
+ * from the secret: the order of blocks carved together. */
+uint64_t harden_random(void);
+/* In a fork child: its thread's random bits start again. */
+void harden_fork_child(void);
 
 /* Zero-size blocks: distinct addresses in a reserved range that is
  * neither readable nor writable, never reused.  harden_zero_alloc

@@ -35,6 +35,8 @@ static void atfork_child(void)
     lock_all_postfork_child();
     heap_fork_child();
     reclaim_fork_child();
+    if (HARDEN_ON)
+        harden_fork_child();
 }
 
 #ifdef HAKMEM_DEBUG_GUARDS

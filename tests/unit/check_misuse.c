@@ -2,7 +2,8 @@
  * child whose exit and stderr are checked: writes past the end of small,
  * mid and large blocks, before the start, after a free (to the free-list
  * link and past it), double frees of four shapes and from other threads,
- * invalid frees, the read of a zero-size block.  Built twice from this file: check_misuse against
+ * invalid frees, the read of a zero-size block; and the order blocks are
+ * handed out in.  Built twice from this file: check_misuse against
  * libhakmem.so.1 (HK_HARDENED 0) and check_misuse_hardened against
  * libhakmem-hardened.so.1 (HK_HARDENED 1).  Each class states what each
  * library does, so the default build's column is asserted too: a class
@@ -445,6 +446,60 @@ START_TEST(test_misuse)
 }
 END_TEST
 
+/* ---- heap layout --------------------------------------------------------- */
+
+/* Blocks of one class carved in a fresh child: each one's place in its
+ * run of blocks, in the order handed out, printed as offsets from the
+ * lowest. */
+#define LAYOUT_BLOCKS 96
+#define LAYOUT_SIZE 3000 /* a class no other allocation here uses */
+
+static void print_layout(void *arg)
+{
+    (void)arg;
+    char *b[LAYOUT_BLOCKS], *low;
+    for (int i = 0; i < LAYOUT_BLOCKS; i++)
+        b[i] = alloc_or_exit(LAYOUT_SIZE);
+    low = b[0];
+    for (int i = 1; i < LAYOUT_BLOCKS; i++)
+        if (b[i] < low)
+            low = b[i];
+    for (int i = 0; i < LAYOUT_BLOCKS; i++)
+        fprintf(stderr, "%td ", b[i] - low);
+    fprintf(stderr, "\n");
+}
+
+/* The hardened library hands out the blocks of a page in a random order
+ * of its own in each process; the default one in address order. */
+START_TEST(test_layout)
+{
+    struct test_child one, two;
+    test_run_child(print_layout, NULL, &one);
+    test_run_child(print_layout, NULL, &two);
+    ck_assert_msg(WIFEXITED(one.status) && WEXITSTATUS(one.status) == 0 && WIFEXITED(two.status) &&
+                      WEXITSTATUS(two.status) == 0,
+                  "layout children: %#x %#x", (unsigned)one.status, (unsigned)two.status);
+    long prev = -1;
+    unsigned ascending = 1, n = 0;
+    for (const char *q = one.err; *q != '\n' && *q != '\0'; n++) {
+        char *end;
+        long off = strtol(q, &end, 10);
+        ck_assert_msg(end != q, "layout: %s", one.err);
+        ascending &= off > prev;
+        prev = off;
+        q = end + 1;
+    }
+    ck_assert_int_eq(n, LAYOUT_BLOCKS);
+    if (HK_HARDENED) {
+        ck_assert_msg(!ascending, "hardened: blocks in address order: %s", one.err);
+        ck_assert_msg(strcmp(one.err, two.err) != 0, "hardened: two processes, one layout: %s",
+                      one.err);
+    } else {
+        ck_assert_msg(ascending, "default: blocks not in address order: %s", one.err);
+    }
+}
+END_TEST
+
 int main(void)
 {
     test_no_core_dumps();
@@ -452,6 +507,7 @@ int main(void)
     TCase *tc = tcase_create("misuse");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_misuse, 0, N_MISUSES);
+    tcase_add_test(tc, test_layout);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }
