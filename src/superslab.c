@@ -368,6 +368,8 @@ void ss_slab_release(struct slab *s, uint64_t releaser)
     /* A double free that reached the slab through its remote stack while
      * the owner drained it may have gone unseen at the free (see
      * slab_other_holds); it shows here, before the memory is reused.
+     * (In the hardened library, one whose first free had not yet
+     * written the free words: two frees of the block in flight at once.)
      * Frees by the owner alone were all checked at the free. */
     if (DIAG_GUARDS_ON || s->drained != 0)
         slab_check_empty(s);
