@@ -458,7 +458,8 @@ bool slab_recount(struct slab *s);
 /* Releasing an empty slab: every carved block is on its free list once.
  * A double free that went unnoticed at the free (one pushed onto the
  * remote stack while the owner drained it) shows here as a cycle or a
- * missing block, before the memory is reused. */
+ * missing block, before the memory is reused.  (The hardened library
+ * reads every carved block's free words instead, in address order.) */
 void slab_check_empty(struct slab *s);
 
 /* Owner only: slab_take_or_null, aborting on a bad free list head. */
