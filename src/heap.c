@@ -1032,7 +1032,12 @@ static void heap_free_foreign(struct heap *h, struct slab *s, void *p, const cha
             heap_claimed(s, h->id);
             owner_add(&h->c.reclaimed, 1);
             heap_keep_reclaimed(h, s);
-            heap_free_local(s, p);
+            /* The key test above may not see the owner's list (see
+             * slab_other_holds); the new owner's walk does. */
+            if (slab_holds_free_words(p))
+                heap_free_keyed(s, p, fn);
+            else
+                heap_free_local(s, p);
             h->busy = 0;
             return;
         }

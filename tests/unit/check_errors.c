@@ -437,17 +437,31 @@ enum at_free {
     AT_FREE_REMOTE_TWICE, /* another thread frees the owner's block twice */
     AT_FREE_REMOTE_LOCAL, /* another thread frees it, then its owner */
     AT_FREE_LOCAL_REMOTE, /* its owner frees it, then another thread */
+    AT_FREE_AFTER_EXIT,   /* its owner frees it and exits, then another thread */
     AT_FREE_NCASES
 };
 static const char *const at_free_names[AT_FREE_NCASES] = {
-    "interleaved",  "delayed",           "after-reuse",
-    "remote-twice", "remote-then-owner", "owner-then-remote",
+    "interleaved",       "delayed",           "after-reuse",      "remote-twice",
+    "remote-then-owner", "owner-then-remote", "after-owner-exit",
 };
 
 static void announce(int step)
 {
     fprintf(stderr, "at=%d\n", step);
     fflush(stderr);
+}
+
+/* A thread that allocates three blocks, frees the first and exits: its
+ * slab, with two live blocks, is left for the next thread that frees
+ * into it. */
+static void *free_first_and_exit(void *arg)
+{
+    void **blocks = arg;
+    for (int i = 0; i < 3; i++)
+        if ((blocks[i] = hak_malloc(FEW_BLOCK)) == NULL)
+            _exit(3);
+    hak_free(test_opaque_ptr(blocks[0]));
+    return NULL;
 }
 
 static void do_at_free(void *arg)
@@ -509,6 +523,16 @@ static void do_at_free(void *arg)
             announce(2);
             hak_free(test_opaque_ptr(p));
         }
+        break;
+    }
+    case AT_FREE_AFTER_EXIT: {
+        static void *blocks[3];
+        pthread_t t;
+        if (pthread_create(&t, NULL, free_first_and_exit, blocks) != 0 ||
+            pthread_join(t, NULL) != 0)
+            _exit(3);
+        announce(2);
+        hak_free(test_opaque_ptr(blocks[0]));
         break;
     }
     case AT_FREE_NCASES: break;
