@@ -172,7 +172,9 @@ void *api_realloc(void *p, size_t size, const char *fn)
             return p;
         }
     } else if (kind >= CHUNK_LARGE) {
-        if (size > SIZE_CLASS_SMALL_MAX)
+        /* A size api_alloc would not give a slab stays large (the
+         * hardened library's blocks also hold HARDEN_TAIL bytes). */
+        if (size > SIZE_CLASS_SMALL_MAX - HARDEN_TAIL)
             return api_realloc_large(p, size, fn);
         old = large_usable_size(p, fn);
     } else if (HARDEN_ON && harden_zero_owns(p)) {
