@@ -424,9 +424,17 @@ void *large_realloc(void *p, size_t size)
         return p;
     /* The hardened library's guard page ends the mapping, and mremap
      * resizes no range of two protections: a new block, its guard page
-     * after it. */
-    if (HARDEN_ON)
-        return large_realloc_copy(p, size, hdr->usable);
+     * after it.  Shrinking does not fail: with no new block the old one
+     * stays, and errno as it was. */
+    if (HARDEN_ON) {
+        int saved_errno = errno;
+        void *q = large_realloc_copy(p, size, hdr->usable);
+        if (q == NULL && new_map < hdr->map_size) {
+            errno = saved_errno;
+            return p;
+        }
+        return q;
+    }
     size_t old_map = hdr->map_size, old_usable = hdr->usable;
     char *base = hdr->map_base;
     enum chunk_kind kind = chunk_kind_of(p);
