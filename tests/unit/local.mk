@@ -15,9 +15,19 @@ check_PROGRAMS += tests/unit/check_api tests/unit/check_errors tests/unit/check_
 TESTS += tests/unit/check_api tests/unit/check_errors tests/unit/check_threads \
 	tests/unit/check_stats
 
+## The API contract, against the default library and the hardened one.
 tests_unit_check_api_SOURCES = tests/unit/check_api.c $(unit_headers)
+tests_unit_check_api_CPPFLAGS = $(AM_CPPFLAGS) -DHK_HARDENED=0
 tests_unit_check_api_CFLAGS = $(unit_cflags)
 tests_unit_check_api_LDADD = $(unit_ldadd)
+if HARDENED
+check_PROGRAMS += tests/unit/check_api_hardened
+TESTS += tests/unit/check_api_hardened
+tests_unit_check_api_hardened_SOURCES = $(tests_unit_check_api_SOURCES)
+tests_unit_check_api_hardened_CPPFLAGS = $(AM_CPPFLAGS) -DHK_HARDENED=1
+tests_unit_check_api_hardened_CFLAGS = $(tests_unit_check_api_CFLAGS)
+tests_unit_check_api_hardened_LDADD = src/libhakmem-hardened.la $(CHECK_LIBS)
+endif
 
 tests_unit_check_errors_SOURCES = tests/unit/check_errors.c $(unit_headers)
 tests_unit_check_errors_CFLAGS = $(unit_cflags)
