@@ -260,7 +260,8 @@ void compat_check_sized_free(void *p, size_t size, size_t alignment, const char 
         usable = least = 0; /* a zero-size block (harden_zero_alloc) */
     } else if (kind >= CHUNK_LARGE) {
         usable = large_usable_size(p, fn);
-        least = alignment != 0 ? 0 : SIZE_CLASS_SMALL_MAX + 1;
+        /* the sizes api_alloc does not give a slab (see HARDEN_TAIL) */
+        least = alignment != 0 ? 0 : SIZE_CLASS_SMALL_MAX - HARDEN_TAIL + 1;
     } else {
         diag_invalid_pointer(fn, p);
     }
