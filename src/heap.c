@@ -232,17 +232,7 @@ static void heap_repark(struct heap *h, struct slab *s)
 
 static void ring_insert_tail(struct heap *h, struct slab *s)
 {
-    struct slab **ring = &h->owned[s->cls];
-    struct slab *head = *ring;
-    if (head == NULL) {
-        s->next = s->prev = s;
-        *ring = s;
-    } else {
-        s->prev = head->prev;
-        s->next = head;
-        head->prev->next = s;
-        head->prev = s;
-    }
+    slab_ring_insert_tail(&h->owned[s->cls], s);
     h->owned_count[s->cls]++;
 }
 
@@ -254,16 +244,7 @@ static void ring_insert_head(struct heap *h, struct slab *s)
 
 static void ring_unlink(struct heap *h, struct slab *s)
 {
-    struct slab **ring = &h->owned[s->cls];
-    if (s->next == s) {
-        *ring = NULL;
-    } else {
-        s->prev->next = s->next;
-        s->next->prev = s->prev;
-        if (*ring == s)
-            *ring = s->next;
-    }
-    s->next = s->prev = NULL;
+    slab_ring_remove(&h->owned[s->cls], s);
     h->owned_count[s->cls]--;
 }
 

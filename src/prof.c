@@ -490,32 +490,6 @@ static struct slab *prof_current[SIZE_CLASS_COUNT];
 static struct slab *prof_ring[SIZE_CLASS_COUNT];
 static struct superslab *prof_ss_hint;
 
-static void ring_add(struct slab **ring, struct slab *s)
-{
-    if (*ring == NULL) {
-        s->next = s->prev = s;
-        *ring = s;
-    } else {
-        s->next = *ring;
-        s->prev = (*ring)->prev;
-        s->prev->next = s;
-        (*ring)->prev = s;
-    }
-}
-
-static void ring_remove(struct slab **ring, struct slab *s)
-{
-    if (s->next == s) {
-        *ring = NULL;
-    } else {
-        s->prev->next = s->next;
-        s->next->prev = s->prev;
-        if (*ring == s)
-            *ring = s->next;
-    }
-    s->next = s->prev = NULL;
-}
-
 /* Takes back what other threads freed into s, forgetting their records.
  * The profiler owns s: claim came first (at its creation). */
 static void prof_drain(struct slab *s)
@@ -547,7 +521,7 @@ static void prof_drain_all(bool release)
             struct slab *next = s->next;
             prof_drain(s);
             if (release && s->used == 0) {
-                ring_remove(&prof_ring[c], s);
+                slab_ring_remove(&prof_ring[c], s);
                 store_relaxed(&s->owner, 0);
                 ss_slab_release(s, PROF_OWNER);
             }
@@ -578,11 +552,11 @@ static void *prof_slab_take(unsigned cls, size_t size)
         if ((b = prof_take_from(s, size)) != NULL)
             return b;
         prof_current[cls] = NULL;
-        ring_add(&prof_ring[cls], s);
+        slab_ring_insert_tail(&prof_ring[cls], s);
     }
     for (unsigned n = 0; n < PROF_SCAN_MAX && (s = prof_ring[cls]) != NULL; n++) {
         if ((b = prof_take_from(s, size)) != NULL) {
-            ring_remove(&prof_ring[cls], s);
+            slab_ring_remove(&prof_ring[cls], s);
             prof_current[cls] = s;
             return b;
         }

@@ -283,6 +283,36 @@ ALWAYS_INLINE bool slab_remote_push(struct slab *s, void *b, const char *fn)
     return (old & SLAB_PARKED) != 0;
 }
 
+/* Rings of slabs (a heap's per class, the profiler's): circular lists
+ * through next/prev, *ring the head, NULL when empty.  The caller holds
+ * whatever guards the ring. */
+ALWAYS_INLINE void slab_ring_insert_tail(struct slab **ring, struct slab *s)
+{
+    struct slab *head = *ring;
+    if (head == NULL) {
+        s->next = s->prev = s;
+        *ring = s;
+    } else {
+        s->prev = head->prev;
+        s->next = head;
+        head->prev->next = s;
+        head->prev = s;
+    }
+}
+
+ALWAYS_INLINE void slab_ring_remove(struct slab **ring, struct slab *s)
+{
+    if (s->next == s) {
+        *ring = NULL;
+    } else {
+        s->prev->next = s->next;
+        s->next->prev = s->prev;
+        if (*ring == s)
+            *ring = s->next;
+    }
+    s->next = s->prev = NULL;
+}
+
 /* Adopter's claim of a parked slab with an empty remote stack. */
 ALWAYS_INLINE bool slab_try_claim(struct slab *s)
 {
