@@ -25,32 +25,34 @@
 #include <sys/wait.h>
 #include <time.h>
 
-/* Blocks are chained through their first word: the test keeps no array. */
-static void *burst(size_t small_bytes, size_t large_bytes)
+/* Block i of a burst: small ones of 16 B .. 64 KiB, large ones of
+ * 1.5 .. 7.5 MiB. */
+static size_t small_size(unsigned i) { return (size_t)16 << (i % 13); }
+static size_t large_size(unsigned i) { return ((size_t)3 << 19) * (1 + i % 5) + 4096 * (i % 3); }
+
+/* Chains blocks of size(i) in front of head, each filled with fill, until
+ * *got reaches upto.  Blocks are chained through their first word: the
+ * test keeps no array. */
+static void *chain_blocks(void *head, size_t *got, size_t upto, size_t (*size)(unsigned), int fill)
 {
-    void *head = NULL;
-    size_t got = 0;
-    for (unsigned i = 0; got < small_bytes; i++) {
-        size_t size = (size_t)16 << (i % 13); /* 16 B .. 64 KiB */
-        void **b = hak_malloc(size);
+    for (unsigned i = 0; *got < upto; i++) {
+        size_t n = size(i);
+        void **b = hak_malloc(n);
         if (b == NULL)
-            test_fail("hak_malloc(%zu) failed after %zu MiB", size, got >> 20);
-        memset(b, 0x5a, size);
+            test_fail("hak_malloc(%zu) failed after %zu MiB", n, *got >> 20);
+        memset(b, fill, n);
         b[0] = head;
         head = b;
-        got += size;
-    }
-    for (unsigned i = 0; got < small_bytes + large_bytes; i++) {
-        size_t size = ((size_t)3 << 19) * (1 + i % 5) + 4096 * (i % 3); /* 1.5 .. 7.5 MiB */
-        void **b = hak_malloc(size);
-        if (b == NULL)
-            test_fail("hak_malloc(%zu) failed after %zu MiB", size, got >> 20);
-        memset(b, 0xa5, size);
-        b[0] = head;
-        head = b;
-        got += size;
+        *got += n;
     }
     return head;
+}
+
+static void *burst(size_t small_bytes, size_t large_bytes)
+{
+    size_t got = 0;
+    void *head = chain_blocks(NULL, &got, small_bytes, small_size, 0x5a);
+    return chain_blocks(head, &got, small_bytes + large_bytes, large_size, 0xa5);
 }
 
 static void free_chain(void *head)
