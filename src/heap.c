@@ -872,9 +872,10 @@ static bool heap_keep_empty(struct heap *h, struct slab *s)
     return true;
 }
 
-void heap_slab_emptied(struct slab *s)
+/* heap_slab_emptied's cases past its first test: out of line, so that
+ * the common one (an emptied current slab stays) saves no registers. */
+static NOINLINE void heap_slab_emptied_slow(struct heap *h, struct slab *s)
 {
-    struct heap *h = heap_me.heap;
     bool current = s == h->current[s->cls];
     size_t span = (size_t)s->units << SLAB_UNIT_SHIFT;
     /* The current slab of a class of blocks up to 16 KiB stays: the next
@@ -909,6 +910,14 @@ void heap_slab_emptied(struct slab *s)
     store_relaxed(&s->owner, 0);
     ss_slab_release(s, h->id);
     h->busy = 0;
+}
+
+void heap_slab_emptied(struct slab *s)
+{
+    struct heap *h = heap_me.heap;
+    if (s == h->current[s->cls] && s->block_size <= HEAP_CURRENT_KEEP_BLOCK && !s->inherited)
+        return;
+    heap_slab_emptied_slow(h, s);
 }
 
 /* Drains s (owned by h); when nothing in it is live, gives it back to its
