@@ -125,6 +125,13 @@ static void heap_drain(struct heap *h, struct slab *s)
     }
 }
 
+/* Gives s, owned by h and holding no live block, back to its SuperSlab. */
+static void heap_release_slab(struct heap *h, struct slab *s)
+{
+    store_relaxed(&s->owner, 0);
+    ss_slab_release(s, h->id);
+}
+
 /* Gives up a slab the caller owns (self is its owner id): released when
  * nothing in it is live, else listed as abandoned and parked, so that an
  * allocating thread can adopt it or a freeing thread reclaim it. */
@@ -219,8 +226,7 @@ static void heap_repark(struct heap *h, struct slab *s)
     for (;;) {
         heap_drain(h, s);
         if (s->used == 0) {
-            store_relaxed(&s->owner, 0);
-            ss_slab_release(s, h->id);
+            heap_release_slab(h, s);
             return;
         }
         if (DIAG_GUARDS_ON)
@@ -817,8 +823,7 @@ void heap_free_invalid(void *p, const char *fn) { diag_invalid_pointer(fn, p); }
 static bool heap_window_holds(struct slab *s, const void *p)
 {
     struct heap *h = heap_self();
-    if (likely(h->windows == NULL) || !heap_window_is_open(h, s->cls) ||
-        h->windows->stand_in[s->cls].next != s)
+    if (likely(h->windows == NULL) || heap_window_slab(h, s->cls) != s)
         return false;
     const struct slab *w = &h->windows->stand_in[s->cls];
     uint32_t n = 0;
@@ -836,7 +841,7 @@ void heap_free_keyed(struct slab *s, void *p, const char *fn)
 }
 
 #ifdef HAKMEM_HARDENED
-void heap_free_out_of_bounds(void *p, const char *fn) { slab_bad_bounds(slab_of(p), p, fn); }
+void heap_free_out_of_bounds(struct slab *s, void *p, const char *fn) { slab_bad_bounds(s, p, fn); }
 #endif
 
 /* Empty current slabs of bigger blocks a heap keeps: at most
@@ -866,8 +871,7 @@ static bool heap_keep_empty(struct heap *h, struct slab *s)
     h->kept_empty[0] = s;
     if (last != NULL && h->current[last->cls] == last && last->used == 0) {
         heap_set_current(h, last->cls, &sentinel_slab);
-        store_relaxed(&last->owner, 0);
-        ss_slab_release(last, h->id);
+        heap_release_slab(h, last);
     }
     return true;
 }
@@ -907,8 +911,7 @@ static NOINLINE void heap_slab_emptied_slow(struct heap *h, struct slab *s)
         }
         ring_unlink(h, s);
     }
-    store_relaxed(&s->owner, 0);
-    ss_slab_release(s, h->id);
+    heap_release_slab(h, s);
     h->busy = 0;
 }
 
@@ -928,8 +931,7 @@ static size_t heap_release_if_empty(struct heap *h, struct slab *s)
     if (s->used != 0)
         return 0;
     size_t bytes = (size_t)s->units << SLAB_UNIT_SHIFT;
-    store_relaxed(&s->owner, 0);
-    ss_slab_release(s, h->id);
+    heap_release_slab(h, s);
     return bytes;
 }
 
@@ -1008,9 +1010,9 @@ static void heap_keep_reclaimed(struct heap *h, struct slab *s)
  * onto s's remote stack. */
 static void heap_free_foreign(struct heap *h, struct slab *s, void *p, const char *fn)
 {
-    /* The key: freed already (see heap_free_small), unless a coincidence
-     * (never, in the hardened library). */
-    if (slab_holds_free_words(p) && (HARDEN_ON || slab_other_holds(s, p)))
+    /* The key: freed already (see heap_free_small), unless a coincidence.
+     * (The hardened library's key is never one: heap_free_remote aborted.) */
+    if (slab_holds_free_words(p) && slab_other_holds(s, p))
         diag_fatal("%s(): double free of %p", fn, p);
     /* A parked slab with nothing on its remote stack (most often parked
      * by this very thread): claimed with one CAS, and p freed as its owner
@@ -1066,8 +1068,7 @@ static void heap_free_foreign(struct heap *h, struct slab *s, void *p, const cha
     if (DIAG_GUARDS_ON)
         slab_assert_free_list(s);
     if (s->used == 0) {
-        store_relaxed(&s->owner, 0);
-        ss_slab_release(s, h->id);
+        heap_release_slab(h, s);
     } else {
         heap_keep_reclaimed(h, s);
     }

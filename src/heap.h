@@ -91,7 +91,7 @@ COLD void heap_free_invalid(void *p, const char *fn);
 COLD void heap_free_keyed(struct slab *s, void *p, const char *fn);
 /* The hardened library: a free of p found a write past its end or
  * before its start (see slab_bounds_intact); aborts. */
-COLD void heap_free_out_of_bounds(void *p, const char *fn);
+COLD void heap_free_out_of_bounds(struct slab *s, void *p, const char *fn);
 
 /* p lies in a SuperSlab chunk. */
 /* The owner's free of block b of s (checked): onto the free list; an
@@ -139,7 +139,7 @@ ALWAYS_INLINE void heap_free_small(void *p, const char *fn)
             return;
         }
         if (HARDEN_ON && unlikely(!slab_bounds_intact(s, b, q))) {
-            heap_free_out_of_bounds(p, fn);
+            heap_free_out_of_bounds(s, p, fn);
             return;
         }
         heap_free_local(s, b);

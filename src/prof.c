@@ -498,7 +498,7 @@ static void prof_drain(struct slab *s)
         return;
     uintptr_t w = exchange_acquire(&s->remote, 0);
     void **b = SLAB_REMOTE_HEAD(w);
-    for (uint32_t i = SLAB_REMOTE_COUNT(w); i > 0 && b != NULL; i--, b = b[0])
+    for (uint32_t i = SLAB_REMOTE_COUNT(w); i > 0 && b != NULL; i--, b = slab_next(b))
         record_remove(b);
     if (w != 0)
         slab_drain_chain(s, w);
